@@ -1,0 +1,60 @@
+"""The `inbox311` command: parse arguments, load settings, dispatch to a verb in `gateway.commands`.
+
+Every verb accepts `--config FILE`, before or after its own arguments. Exit codes: 0 ok, 1 failure,
+2 usage or configuration error (one line naming the key).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import inspect
+import logging
+import sys
+from collections.abc import Sequence
+
+from gateway.commands import COMMAND_MODULES
+from gateway.settings import ConfigError, Settings, load_settings
+
+
+def _add_config(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS,
+                        help="TOML configuration file (default: built-in defaults, see config.example.toml)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="inbox311", description="Every 311 email, text and web report, one inbox.")
+    _add_config(parser)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in COMMAND_MODULES:
+        module.register(sub, _add_config)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings: Settings = load_settings(getattr(args, "config", None))
+    except ConfigError as exc:
+        print(f"inbox311: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.logging.level,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        result = args.func(args, settings)
+        if inspect.isawaitable(result):
+            result = asyncio.run(result)
+    except ConfigError as exc:
+        print(f"inbox311: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

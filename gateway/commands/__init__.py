@@ -1,0 +1,12 @@
+"""The verbs of `inbox311`. Each module has `register(subparsers, add_config)` and sets `func=` on its parser.
+
+`func(args, settings)` returns an exit code, or a coroutine that does (the CLI runs it).
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from gateway.commands import db_cmd
+
+COMMAND_MODULES: tuple[ModuleType, ...] = (db_cmd,)

@@ -1,0 +1,154 @@
+"""Queries on `raw_inbound`: idempotent storing, claiming pending rows with a lease, and settling them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.models import RawInbound, RawState, utcnow
+
+
+@dataclass(frozen=True, slots=True)
+class NewRaw:
+    """What an ingestor hands over: one message exactly as it arrived."""
+
+    channel: str
+    source: str
+    idempotency_key: str
+    raw: bytes
+    message_id: str | None = None
+    envelope_from: str = ""
+    envelope_to: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRaw:
+    raw_id: int | None  # None when the key was already stored (a redelivery)
+    duplicate: bool
+
+
+def _insert(session: AsyncSession):  # noqa: ANN202 (dialect-specific Insert construct)
+    return pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+
+
+async def store_raw_batch(*, session: AsyncSession, items: Sequence[NewRaw]) -> list[StoredRaw]:
+    """Insert every item whose idempotency key is new; a known key is reported as a duplicate, not an error.
+
+    The caller commits; nothing is acknowledged to a sender before that commit.
+    """
+    insert = _insert(session)
+    results: list[StoredRaw] = []
+    now = utcnow()
+    seen: set[str] = set()
+    for item in items:
+        if item.idempotency_key in seen:  # the same message twice in one batch
+            results.append(StoredRaw(raw_id=None, duplicate=True))
+            continue
+        seen.add(item.idempotency_key)
+        stmt = (
+            insert(RawInbound)
+            .values(
+                channel=item.channel,
+                source=item.source,
+                idempotency_key=item.idempotency_key,
+                message_id=item.message_id,
+                envelope_from=item.envelope_from,
+                envelope_to=item.envelope_to,
+                raw=item.raw,
+                size=len(item.raw),
+                state=RawState.PENDING,
+                attempts=0,
+                received_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["idempotency_key"])
+            .returning(RawInbound.id)
+        )
+        raw_id = (await session.execute(stmt)).scalar_one_or_none()
+        results.append(StoredRaw(raw_id=raw_id, duplicate=raw_id is None))
+    return results
+
+
+async def has_message_id(*, session: AsyncSession, message_id: str) -> bool:
+    """Whether a message with this Message-ID was already stored under any key (IMAP re-scans, SMTP + IMAP)."""
+    found = await session.execute(select(RawInbound.id).where(RawInbound.message_id == message_id).limit(1))
+    return found.first() is not None
+
+
+async def claim_pending(
+    *, session: AsyncSession, owner: str, limit: int, lease: timedelta, now: datetime | None = None
+) -> list[RawInbound]:
+    """Lease up to `limit` rows that are pending, or whose lease ran out (their worker died), oldest first.
+
+    On PostgreSQL `FOR UPDATE SKIP LOCKED` lets several instances claim side by side without waiting on each other.
+    """
+    now = now or utcnow()
+    claimable = or_(
+        RawInbound.state == RawState.PENDING,
+        (RawInbound.state == RawState.PROCESSING) & (RawInbound.lease_until < now),
+    )
+    pick = select(RawInbound.id).where(claimable).order_by(RawInbound.id).limit(limit)
+    if session.bind.dialect.name == "postgresql":
+        pick = pick.with_for_update(skip_locked=True)
+    ids = list((await session.execute(pick)).scalars())
+    if not ids:
+        return []
+    await session.execute(
+        update(RawInbound)
+        .where(RawInbound.id.in_(ids))
+        .values(state=RawState.PROCESSING, lease_owner=owner, lease_until=now + lease, attempts=RawInbound.attempts + 1)
+    )
+    rows = await session.execute(select(RawInbound).where(RawInbound.id.in_(ids)).order_by(RawInbound.id))
+    return list(rows.scalars())
+
+
+async def settle_raw(
+    *, session: AsyncSession, raw_id: int, owner: str, state: str, reason: str | None = None,
+    ticket_id: int | None = None,
+) -> bool:
+    """Move a claimed row to its final state, only if this worker still holds the lease.
+
+    Returns False when the lease was lost (another worker took the row over); the caller must then roll back.
+    """
+    result = await session.execute(
+        update(RawInbound)
+        .where(RawInbound.id == raw_id, RawInbound.lease_owner == owner, RawInbound.state == RawState.PROCESSING)
+        .values(state=state, reason=reason, ticket_id=ticket_id, processed_at=utcnow(), lease_owner=None,
+                lease_until=None)
+    )
+    return result.rowcount == 1
+
+
+async def release_leases(*, session: AsyncSession, owner: str | None = None) -> int:
+    """Put leased rows back to pending: those of `owner`, or all (a single SQLite instance starting up)."""
+    stmt = update(RawInbound).where(RawInbound.state == RawState.PROCESSING)
+    if owner is not None:
+        stmt = stmt.where(RawInbound.lease_owner == owner)
+    result = await session.execute(stmt.values(state=RawState.PENDING, lease_owner=None, lease_until=None))
+    return result.rowcount
+
+
+async def requeue_raw(*, session: AsyncSession, raw_ids: Sequence[int] | None = None, state: str) -> int:
+    """Send rows in `state` (e.g. quarantined) back through the pipeline: all of them, or those named."""
+    stmt = update(RawInbound).where(RawInbound.state == state)
+    if raw_ids is not None:
+        stmt = stmt.where(RawInbound.id.in_(list(raw_ids)))
+    result = await session.execute(stmt.values(state=RawState.PENDING, reason=None, attempts=0))
+    return result.rowcount
+
+
+async def count_raw_by_state(*, session: AsyncSession) -> dict[str, int]:
+    rows = await session.execute(select(RawInbound.state, func.count()).group_by(RawInbound.state))
+    return {state: n for state, n in rows.all()}
+
+
+async def list_raw(*, session: AsyncSession, state: str | None = None, limit: int = 100) -> list[RawInbound]:
+    stmt = select(RawInbound).order_by(RawInbound.id.desc()).limit(limit)
+    if state:
+        stmt = stmt.where(RawInbound.state == state)
+    return list((await session.execute(stmt)).scalars())
