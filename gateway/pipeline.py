@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from sqlmodel.ext.asyncio.session import AsyncSession
+from jinja2 import Environment
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.settings import Settings
 from parsers.types import Channel, Classification, Location, ParsedMessage
@@ -98,6 +99,7 @@ class Services:
     settings: Settings
     classifier: Classifier | None = None
     locator: Locator | None = None
+    templates: Environment | None = None  # reply templates (gateway.outbox.templates)
 
 
 @dataclass(slots=True)

@@ -1,0 +1,186 @@
+"""Composes the service: storage, ingestors, pipeline worker, outbox senders, web server; starts and stops them.
+
+Stop order matters for "nothing is lost": stop accepting (SMTP, HTTP), commit what was accepted, finish the
+pipeline batch in hand, flush the outbox batch in hand, close the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Iterator
+from typing import Any
+
+import uvicorn
+from sqlalchemy import text
+
+from gateway.ingest.smtp import SmtpListener
+from gateway.ingest.writer import RawWriter
+from gateway.metrics import Metrics
+from gateway.outbox.email import SmtpSender
+from gateway.outbox.templates import build_templates
+from gateway.outbox.worker import OutboxWorker, Sender
+from gateway.pipeline import Services
+from gateway.settings import Settings
+from gateway.web.app import build_page_templates, create_web_app
+from gateway.web.deps import WebContext
+from gateway.worker import PipelineWorker, new_owner_id
+from storage.db import Database, upgrade
+from storage.outbox import count_outbox_by_state
+from storage.raw import count_raw_by_state
+
+log = logging.getLogger(__name__)
+
+
+class _EmbeddedUvicorn(uvicorn.Server):
+    """uvicorn on our loop; signals are handled by the service, not by uvicorn."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def build_services(settings: Settings) -> Services:
+    """Load the long-lived helpers once: templates, classifier, locator."""
+    services = Services(settings=settings, templates=build_templates())
+    _load_understanding(services)
+    return services
+
+
+def _load_understanding(services: Services) -> None:
+    """The classifier and locator, when their packages are installed in this build."""
+    try:
+        from rules.classify import build_classifier
+    except ImportError:
+        log.warning("classifier not available; tickets go to triage")
+    else:
+        r = services.settings.rules
+        services.classifier = build_classifier(r.file or None, r.model or None, r.triage_threshold)
+    try:
+        from parsers.location import extract_locations
+    except ImportError:
+        return
+
+    class _Locator:
+        def locate(self, message: Any) -> list[Any]:
+            gps = [a.gps for a in message.attachments if a.gps is not None]
+            return extract_locations(message.subject, message.body_new or message.body_text, gps)
+
+    services.locator = _Locator()
+
+
+class Inbox311:
+    def __init__(self, settings: Settings, *, services: Services | None = None,
+                 senders: list[Sender] | None = None) -> None:
+        self.settings = settings
+        self.metrics = Metrics()
+        self.db = Database(settings.database.url, echo=settings.database.echo)
+        self.services = services or build_services(settings)
+        self.owner = new_owner_id()
+        self.worker = PipelineWorker(self.db, self.services, metrics=self.metrics, owner=self.owner)
+        self.writer = RawWriter(self.db, on_stored=self.worker.wake)
+        self.outbox = OutboxWorker(self.db, settings.outbox, senders if senders is not None else self._senders(),
+                                   owner=self.owner, metrics=self.metrics)
+        self.smtp = SmtpListener(settings.smtp, self.writer, self.metrics) if settings.smtp.enabled else None
+        self.web_ctx = WebContext(settings=settings, db=self.db, metrics=self.metrics, services=self.services,
+                                  templates=build_page_templates(), health=self.health,
+                                  parts={"writer": self.writer, "worker": self.worker, "outbox": self.outbox})
+        self.web_app = create_web_app(self.web_ctx)
+        self.worker.on_committed = self.outbox.wake  # acknowledgements go out at once, not at the next poll
+        self._http: _EmbeddedUvicorn | None = None
+        self._http_task: asyncio.Task[None] | None = None
+
+    def _senders(self) -> list[Sender]:
+        return [SmtpSender(self.settings.outbound.email)]
+
+    # ---- lifecycle --------------------------------------------------------------------------------------------
+
+    async def start(self, *, migrate: bool = True) -> None:
+        if migrate:
+            await upgrade(self.settings.database.url)
+        self.writer.start()
+        await self.worker.start()
+        await self.outbox.start()
+        if self.smtp is not None:
+            await self.smtp.start()
+        if self.settings.http.enabled:
+            await self._start_http()
+
+    async def _start_http(self) -> None:
+        config = uvicorn.Config(self.web_app, host=self.settings.http.host, port=self.settings.http.port,
+                                lifespan="off", log_level="warning", access_log=False,
+                                proxy_headers=self.settings.http.trust_forwarded, server_header=False)
+        self._http = _EmbeddedUvicorn(config)
+        self._http_task = asyncio.create_task(self._http.serve(), name="http")
+        while not self._http.started:
+            if self._http_task.done():
+                self._http_task.result()  # raises the bind error
+                raise RuntimeError("http server stopped during start-up")
+            await asyncio.sleep(0.01)
+        log.info("http: listening on %s:%d", *self.http_address)
+
+    async def stop(self) -> None:
+        if self.smtp is not None:
+            await self.smtp.stop()
+        if self._http is not None and self._http_task is not None:
+            self._http.should_exit = True
+            await self._http_task
+        await self.writer.stop()
+        await self.worker.stop()
+        await self.outbox.stop()
+        await self.db.dispose()
+
+    # ---- introspection ----------------------------------------------------------------------------------------
+
+    @property
+    def smtp_address(self) -> tuple[str, int]:
+        assert self.smtp is not None
+        return self.smtp.address
+
+    @property
+    def http_address(self) -> tuple[str, int]:
+        assert self._http is not None and self._http.servers
+        host, port = self._http.servers[0].sockets[0].getsockname()[:2]
+        return host, port
+
+    async def health(self) -> tuple[bool, dict[str, Any]]:
+        details: dict[str, Any] = {}
+        ok = True
+        try:
+            async with self.db.read() as session:
+                await session.execute(text("SELECT 1"))
+                raw = await count_raw_by_state(session=session)
+                outbox = await count_outbox_by_state(session=session)
+            details["database"] = "ok"
+        except Exception as exc:
+            details["database"] = f"error: {type(exc).__name__}"
+            return False, details
+        listeners = {"smtp": self.smtp.running if self.smtp else None, "http": self._http is not None}
+        details["listeners"] = {k: ("up" if v else "down") for k, v in listeners.items() if v is not None}
+        details["worker"] = "up" if self.worker.running else "down"
+        details["outbox_worker"] = "up" if self.outbox.running else "down"
+        details["raw"] = raw
+        details["outbox"] = outbox
+        if not all(v for v in listeners.values() if v is not None) or not self.worker.running:
+            ok = False
+        if not self.outbox.running:
+            ok = False
+        return ok, details
+
+
+async def serve(settings: Settings) -> int:
+    """Run until SIGTERM or SIGINT, then stop cleanly and return 0."""
+    service = Inbox311(settings)
+    await service.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("inbox311: serving; SIGTERM or Ctrl-C stops")
+    await stop.wait()
+    log.info("inbox311: stopping")
+    await service.stop()
+    log.info("inbox311: stopped")
+    return 0

@@ -1,0 +1,19 @@
+"""`inbox311 serve`: run everything (SMTP, HTTP, pipeline, outbox) until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+from gateway.app import serve
+from gateway.settings import Settings
+
+
+def register(sub: argparse._SubParsersAction, add_config: Callable[[argparse.ArgumentParser], None]) -> None:
+    p = sub.add_parser("serve", help="run the service")
+    add_config(p)
+    p.set_defaults(func=_serve)
+
+
+async def _serve(_args: argparse.Namespace, settings: Settings) -> int:
+    return await serve(settings)

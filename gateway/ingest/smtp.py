@@ -1,0 +1,151 @@
+"""The SMTP edge: aiosmtpd on the service's own event loop. Checks recipients at RCPT, stores at DATA, then 250.
+
+No parsing or rules run here: the only work between DATA and 250 is committing the bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import ssl
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+from typing import Any
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from gateway.ingest.writer import IngestError, RawWriter
+from gateway.metrics import Metrics
+from gateway.redact import redact
+from gateway.settings import SmtpSettings
+from storage.raw import NewRaw
+
+log = logging.getLogger(__name__)
+_headers = BytesHeaderParser(policy=compat32)
+
+
+def message_id_of(raw: bytes) -> str | None:
+    """The Message-ID from the header block only (cheap; the full parse happens in the pipeline)."""
+    head, _, _ = raw.partition(b"\r\n\r\n")
+    if len(head) == len(raw):
+        head, _, _ = raw.partition(b"\n\n")
+    try:
+        value = _headers.parsebytes(head + b"\r\n\r\n").get("Message-ID")
+    except Exception:  # a header block the parser cannot read has no usable Message-ID
+        return None
+    if not value:
+        return None
+    value = str(value).strip().strip("<>").strip()
+    return value[:490] or None
+
+
+def idempotency_key(raw: bytes, message_id: str | None) -> str:
+    if message_id:
+        return f"mid:{message_id}"
+    return f"sha256:{hashlib.sha256(raw).hexdigest()}"
+
+
+class SmtpIngestHandler:
+    """aiosmtpd handler hooks: RCPT and DATA."""
+
+    def __init__(self, settings: SmtpSettings, writer: RawWriter, metrics: Metrics | None = None) -> None:
+        self._domains = frozenset(settings.domains)
+        self._writer = writer
+        self._metrics = metrics
+        self.in_flight = 0
+
+    async def handle_RCPT(  # noqa: N802 (aiosmtpd's hook name)
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
+        domain = address.rpartition("@")[2].lower().rstrip(".")
+        if domain not in self._domains:
+            # Never an open relay: only our own domains are accepted (RFC 5321 §3.6.2).
+            return "550 5.1.1 Recipient address rejected: not a mailbox of this service"
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+        raw = envelope.original_content or b""
+        if isinstance(raw, str):  # only when decode_data=True, which we never set
+            raw = raw.encode("utf-8", "surrogateescape")
+        message_id = message_id_of(raw)
+        item = NewRaw(
+            channel="email", source="smtp", idempotency_key=idempotency_key(raw, message_id), raw=raw,
+            message_id=message_id, envelope_from=str(envelope.mail_from or ""),
+            envelope_to=",".join(envelope.rcpt_tos),
+        )
+        self.in_flight += 1
+        try:
+            stored = await self._writer.store(item)
+        except IngestError as exc:
+            log.error("smtp: could not store message_id=%s from=%s: %s", message_id,
+                      redact(str(envelope.mail_from or "")), exc)
+            return "451 4.3.0 Temporary failure storing the message, please try again later"
+        finally:
+            self.in_flight -= 1
+        if stored.duplicate:
+            if self._metrics is not None:
+                self._metrics.duplicates.labels("email").inc()
+            log.info("smtp: duplicate message_id=%s acknowledged, not stored again", message_id)
+            return "250 2.0.0 OK: already received"
+        if self._metrics is not None:
+            self._metrics.accepted.labels("email").inc()
+        log.info("smtp: accepted raw=%s message_id=%s from=%s size=%d", stored.raw_id, message_id,
+                 redact(str(envelope.mail_from or "")), len(raw))
+        return f"250 2.0.0 OK: queued as {stored.raw_id}"
+
+
+def _tls_context(settings: SmtpSettings) -> ssl.SSLContext | None:
+    if not settings.tls_cert:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(settings.tls_cert, settings.tls_key or None)
+    return context
+
+
+class SmtpListener:
+    """Runs the aiosmtpd protocol on a server created on the running loop (not the threaded Controller)."""
+
+    def __init__(self, settings: SmtpSettings, writer: RawWriter, metrics: Metrics | None = None) -> None:
+        self._settings = settings
+        self.handler = SmtpIngestHandler(settings, writer, metrics)
+        self._server: asyncio.Server | None = None
+        self._tls = _tls_context(settings)
+
+    def _protocol(self) -> SMTP:
+        kwargs: dict[str, Any] = {
+            "data_size_limit": self._settings.max_message_bytes,
+            "enable_SMTPUTF8": True,
+            "decode_data": False,
+            "hostname": self._settings.hostname,
+            "ident": "Inbox311 ESMTP",
+        }
+        if self._tls is not None:
+            kwargs.update(tls_context=self._tls, require_starttls=self._settings.require_starttls)
+        return SMTP(self.handler, **kwargs)
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(self._protocol, host=self._settings.host, port=self._settings.port)
+        log.info("smtp: listening on %s:%d (domains: %s)", *self.address, ", ".join(self._settings.domains))
+
+    @property
+    def address(self) -> tuple[str, int]:
+        assert self._server is not None
+        host, port = self._server.sockets[0].getsockname()[:2]
+        return host, port
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None and self._server.is_serving()
+
+    async def stop(self, *, grace: float = 10.0) -> None:
+        """Stop accepting connections, let messages already in DATA finish storing, then close."""
+        if self._server is None:
+            return
+        self._server.close()
+        deadline = asyncio.get_running_loop().time() + grace
+        while self.handler.in_flight and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.02)
+        self._server = None

@@ -1,0 +1,165 @@
+"""Drains the outbox: claims due rows with a lease, hands them to the channel's sender, records the result.
+
+Failures retry with capped exponential backoff and jitter; after `max_attempts` a row is `dead` and shows in
+`inbox311 outbox list`. A relay that is down for minutes loses nothing: rows simply wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from gateway.metrics import Metrics
+from gateway.redact import redact
+from gateway.settings import OutboxSettings
+from storage.db import Database
+from storage.models import Outbox, OutboxState, utcnow
+from storage.outbox import claim_due_outbox, mark_outbox_failed, mark_outbox_sent, next_due_at, release_outbox_leases
+
+log = logging.getLogger(__name__)
+
+
+class OutboxError(Exception):
+    """A send failed. `retryable` False means trying again cannot help (e.g. 5xx for the recipient)."""
+
+    def __init__(self, reason: str, *, retryable: bool = True) -> None:
+        super().__init__(reason)
+        self.retryable = retryable
+
+
+class Sender(Protocol):
+    channel: str
+
+    async def send(self, row: Outbox) -> str | None:
+        """Send one row; returns the provider's id for it (if any) or raises OutboxError."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+def backoff_delay(attempts: int, settings: OutboxSettings, *, rng: random.Random | None = None) -> float:
+    base = settings.backoff_base_seconds * (2 ** max(attempts - 1, 0))
+    jitter = (rng or random).uniform(0.8, 1.2)
+    return min(base, settings.backoff_max_seconds) * jitter
+
+
+class OutboxWorker:
+    def __init__(
+        self, db: Database, settings: OutboxSettings, senders: list[Sender], *, owner: str,
+        metrics: Metrics | None = None, concurrency: int = 8,
+    ) -> None:
+        self._db = db
+        self._settings = settings
+        self._senders = {s.channel: s for s in senders}
+        self._owner = owner
+        self._metrics = metrics
+        self._limit = asyncio.Semaphore(concurrency)
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self.last_error: str | None = None
+
+    @property
+    def channels(self) -> tuple[str, ...]:
+        return tuple(self._senders)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def start(self) -> None:
+        if self._db.sqlite:
+            async with self._db.write() as session:
+                await release_outbox_leases(session=session)
+        self._task = asyncio.create_task(self._loop(), name="outbox-worker")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+        for sender in self._senders.values():
+            await sender.close()
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def _loop(self) -> None:
+        while not self._stopping:
+            try:
+                n = await self.run_once()
+                wait = 0.0 if n else await self._seconds_until_due()
+            except Exception as exc:
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.exception("outbox: batch failed")
+                wait = 1.0
+            if wait > 0 and not self._stopping:
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout=wait)
+                except TimeoutError:
+                    pass
+
+    async def _seconds_until_due(self) -> float:
+        async with self._db.read() as session:
+            due = await next_due_at(session=session, channels=self.channels)
+        if due is None:
+            return self._settings.poll_seconds
+        return min(max((due - utcnow()).total_seconds(), 0.01), self._settings.poll_seconds)
+
+    async def run_once(self, *, now: datetime | None = None) -> int:
+        """Send one batch of due rows; returns how many were attempted."""
+        if not self._senders:
+            return 0
+        async with self._db.write() as session:
+            rows = await claim_due_outbox(session=session, owner=self._owner, channels=self.channels,
+                                          limit=self._settings.batch_size,
+                                          lease=timedelta(seconds=self._settings.lease_seconds), now=now)
+        if not rows:
+            return 0
+        results = await asyncio.gather(*(self._send(row) for row in rows))
+        async with self._db.write() as session:
+            for row, (provider_id, error) in zip(rows, results, strict=True):
+                assert row.id is not None
+                if error is None:
+                    await mark_outbox_sent(session=session, outbox_id=row.id, owner=self._owner,
+                                           provider_id=provider_id)
+                else:
+                    retry_at = None
+                    if error.retryable and row.attempts < self._settings.max_attempts:
+                        retry_at = utcnow() + timedelta(seconds=backoff_delay(row.attempts, self._settings))
+                    await mark_outbox_failed(session=session, outbox_id=row.id, owner=self._owner,
+                                             error=str(error), retry_at=retry_at)
+                    if retry_at is None:
+                        log.error("outbox=%d dead after %d attempts to %s: %s", row.id, row.attempts,
+                                  redact(row.recipient), error)
+        return len(rows)
+
+    async def _send(self, row: Outbox) -> tuple[str | None, OutboxError | None]:
+        sender = self._senders[row.channel]
+        async with self._limit:
+            try:
+                provider_id = await sender.send(row)
+            except OutboxError as exc:
+                self._count_failure(row)
+                log.warning("outbox=%d attempt %d to %s failed: %s", row.id, row.attempts, redact(row.recipient), exc)
+                return None, exc
+            except Exception as exc:  # a sender bug must not stop the others
+                self._count_failure(row)
+                log.exception("outbox=%d sender raised", row.id)
+                return None, OutboxError(f"{type(exc).__name__}: {exc}")
+        if self._metrics is not None:
+            self._metrics.sent.labels(row.channel).inc()
+        log.info("outbox=%d sent %s ticket=%s to=%s", row.id, row.kind, row.ticket_id, redact(row.recipient))
+        return provider_id, None
+
+    def _count_failure(self, row: Outbox) -> None:
+        if self._metrics is not None:
+            self._metrics.send_failures.labels(row.channel).inc()
+
+
+__all__ = ["OutboxError", "OutboxState", "OutboxWorker", "Sender", "backoff_delay"]

@@ -1,0 +1,176 @@
+"""The pipeline worker: claims pending raw rows, runs the stages, and settles each row exactly once.
+
+A row is claimed with a lease (so a crashed worker's rows are taken over when the lease runs out); the transactional
+stages and the row's final state are committed together, and only while this worker still holds the lease.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+
+from gateway.metrics import Metrics
+from gateway.pipeline import PipelineOutcome, Services, Stage, StageContext, WorkItem
+from gateway.redact import redact
+from gateway.stages import pipeline_stages
+from parsers.types import Channel
+from storage.db import Database
+from storage.models import RawInbound, RawState, utcnow
+from storage.raw import claim_pending, count_raw_by_state, release_leases, settle_raw
+
+log = logging.getLogger(__name__)
+
+
+class LeaseLost(Exception):
+    """Another worker took this row over; our work on it is rolled back."""
+
+
+def new_owner_id() -> str:
+    return f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
+
+
+class PipelineWorker:
+    def __init__(
+        self, db: Database, services: Services, *, metrics: Metrics | None = None,
+        stages: tuple[Stage, ...] | None = None, owner: str | None = None,
+    ) -> None:
+        self._db = db
+        self._services = services
+        self._metrics = metrics
+        self._stages = stages or pipeline_stages()
+        self._settings = services.settings.worker
+        self.owner = owner or new_owner_id()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self.processed = 0
+        self.last_error: str | None = None
+        self.on_committed: Callable[[], None] | None = None  # e.g. wake the outbox sender
+
+    # ---- lifecycle ------------------------------------------------------------------------------------------
+
+    def wake(self) -> None:
+        """Called by ingestors after a commit so new work starts at once instead of at the next poll."""
+        self._wake.set()
+
+    async def start(self) -> None:
+        if self._db.sqlite:
+            # One instance per SQLite file: whatever was leased when it stopped is ours to redo now.
+            async with self._db.write() as session:
+                released = await release_leases(session=session)
+            if released:
+                log.info("worker: %d raw rows left in processing by an earlier run are pending again", released)
+        self._task = asyncio.create_task(self._loop(), name="pipeline-worker")
+
+    async def stop(self) -> None:
+        """Finish the batch in hand, then stop."""
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def _loop(self) -> None:
+        while not self._stopping:
+            try:
+                n = await self.run_once()
+            except Exception as exc:  # the database went away: log, back off, keep the service up
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.exception("worker: batch failed")
+                n = 0
+                await asyncio.sleep(1.0)
+            if n == 0 and not self._stopping:
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout=self._settings.poll_seconds)
+                except TimeoutError:
+                    pass
+
+    # ---- work -----------------------------------------------------------------------------------------------
+
+    async def run_once(self) -> int:
+        """Claim and process one batch; returns how many rows it took."""
+        lease = timedelta(seconds=self._settings.lease_seconds)
+        async with self._db.write() as session:
+            rows = await claim_pending(session=session, owner=self.owner, limit=self._settings.batch_size,
+                                       lease=lease)
+        for row in rows:
+            await self._process(row)
+        return len(rows)
+
+    async def drain(self, *, timeout: float = 30.0) -> int:
+        """Process until nothing is pending (tests, `inbox311 ingest`)."""
+        total = 0
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            n = await self.run_once()
+            total += n
+            if n == 0:
+                async with self._db.read() as session:
+                    counts = await count_raw_by_state(session=session)
+                if counts.get(RawState.PENDING, 0) == 0:
+                    return total
+                await asyncio.sleep(0.05)
+        raise TimeoutError(f"raw rows still pending after {timeout} s")
+
+    async def _process(self, row: RawInbound) -> None:
+        assert row.id is not None
+        item = WorkItem(
+            raw_id=row.id, channel=Channel(row.channel), source=row.source, raw=row.raw,
+            received_at=row.received_at, envelope_from=row.envelope_from, envelope_to=row.envelope_to,
+        )
+        if row.attempts > self._settings.max_attempts:
+            await self._settle(item, RawState.QUARANTINED, "too-many-attempts: the worker stopped on it repeatedly")
+            return
+        stage_name = ""
+        try:
+            ctx = StageContext(services=self._services)
+            pure = [s for s in self._stages if not s.transactional]
+            transactional = [s for s in self._stages if s.transactional]
+            for stage in pure:
+                stage_name = stage.name
+                await stage.run(item, ctx)
+            async with self._db.write() as session:
+                ctx.session = session
+                for stage in transactional:
+                    stage_name = stage.name
+                    await stage.run(item, ctx)
+                stage_name = "settle"
+                if not await settle_raw(session=session, raw_id=item.raw_id, owner=self.owner, state=RawState.DONE,
+                                        ticket_id=item.ticket_id):
+                    raise LeaseLost(str(item.raw_id))
+        except LeaseLost:
+            log.warning("raw=%d lease lost; another worker has it", item.raw_id)
+            return
+        except PipelineOutcome as outcome:
+            await self._settle(item, outcome.state, f"{stage_name}: {outcome}")
+            return
+        except Exception as exc:
+            log.exception("raw=%d quarantined: stage %s raised", item.raw_id, stage_name)
+            await self._settle(item, RawState.QUARANTINED, f"{stage_name}: {type(exc).__name__}: {exc}"[:2000])
+            return
+        self.processed += 1
+        if self.on_committed is not None:
+            self.on_committed()
+        if self._metrics is not None:
+            self._metrics.observe_processed(str(item.channel), (utcnow() - row.received_at).total_seconds())
+        message_id = item.parsed.message_id if item.parsed else None
+        sender = redact(item.parsed.sender) if item.parsed else ""
+        log.info("raw=%d processed ticket=%s message_id=%s from=%s%s", item.raw_id, item.ticket_id, message_id,
+                 sender, f" thread={item.thread.rule}" if item.thread else "")
+
+    async def _settle(self, item: WorkItem, state: str, reason: str) -> None:
+        async with self._db.write() as session:
+            await settle_raw(session=session, raw_id=item.raw_id, owner=self.owner, state=state, reason=reason)
+        if self._metrics is not None:
+            self._metrics.count_outcome(str(item.channel), state)
+        log.warning("raw=%d %s: %s", item.raw_id, state, reason)

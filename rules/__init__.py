@@ -1,0 +1,1 @@
+"""Decisions: what a report is about, where it goes, which ticket it belongs to, whether we may reply."""

@@ -1,0 +1,104 @@
+"""Queries on the outbox: enqueue in the caller's transaction, claim due rows with a lease, settle them."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Outbox, OutboxState, utcnow
+
+
+async def enqueue_outbox(
+    *, session: AsyncSession, channel: str, kind: str, recipient: str, payload: dict[str, Any],
+    ticket_id: int | None = None, message_id: str | None = None, state: str = OutboxState.PENDING,
+    error: str | None = None,
+) -> Outbox:
+    row = Outbox(
+        ticket_id=ticket_id, channel=channel, kind=kind, recipient=recipient, payload=payload,
+        message_id=message_id, state=state, error=error,
+    )
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def claim_due_outbox(
+    *, session: AsyncSession, owner: str, channels: tuple[str, ...], limit: int, lease: timedelta,
+    now: datetime | None = None,
+) -> list[Outbox]:
+    """Lease due rows (pending and due, or sending with an expired lease), oldest first."""
+    now = now or utcnow()
+    due = or_(
+        (Outbox.state == OutboxState.PENDING) & (Outbox.next_attempt_at <= now),
+        (Outbox.state == OutboxState.SENDING) & (Outbox.lease_until < now),
+    )
+    pick = select(Outbox.id).where(due, Outbox.channel.in_(channels)).order_by(Outbox.id).limit(limit)
+    if session.bind.dialect.name == "postgresql":
+        pick = pick.with_for_update(skip_locked=True)
+    ids = list((await session.execute(pick)).scalars())
+    if not ids:
+        return []
+    await session.execute(
+        update(Outbox).where(Outbox.id.in_(ids))
+        .values(state=OutboxState.SENDING, lease_owner=owner, lease_until=now + lease, attempts=Outbox.attempts + 1)
+    )
+    rows = await session.execute(select(Outbox).where(Outbox.id.in_(ids)).order_by(Outbox.id))
+    return list(rows.scalars())
+
+
+async def mark_outbox_sent(
+    *, session: AsyncSession, outbox_id: int, owner: str, provider_id: str | None = None,
+    state: str = OutboxState.SENT,
+) -> bool:
+    result = await session.execute(
+        update(Outbox).where(Outbox.id == outbox_id, Outbox.lease_owner == owner)
+        .values(state=state, provider_id=provider_id, sent_at=utcnow(), error=None, lease_owner=None,
+                lease_until=None)
+    )
+    return result.rowcount == 1
+
+
+async def mark_outbox_failed(
+    *, session: AsyncSession, outbox_id: int, owner: str, error: str, retry_at: datetime | None,
+) -> bool:
+    """Record a failed attempt: pending again at `retry_at`, or dead when `retry_at` is None."""
+    state = OutboxState.PENDING if retry_at is not None else OutboxState.DEAD
+    values: dict[str, Any] = {"state": state, "error": error[:2000], "lease_owner": None, "lease_until": None}
+    if retry_at is not None:
+        values["next_attempt_at"] = retry_at
+    result = await session.execute(
+        update(Outbox).where(Outbox.id == outbox_id, Outbox.lease_owner == owner).values(**values)
+    )
+    return result.rowcount == 1
+
+
+async def release_outbox_leases(*, session: AsyncSession, owner: str | None = None) -> int:
+    stmt = update(Outbox).where(Outbox.state == OutboxState.SENDING)
+    if owner is not None:
+        stmt = stmt.where(Outbox.lease_owner == owner)
+    result = await session.execute(stmt.values(state=OutboxState.PENDING, lease_owner=None, lease_until=None))
+    return result.rowcount
+
+
+async def count_outbox_by_state(*, session: AsyncSession) -> dict[str, int]:
+    rows = await session.execute(select(Outbox.state, func.count()).group_by(Outbox.state))
+    return {state: n for state, n in rows.all()}
+
+
+async def list_outbox(*, session: AsyncSession, state: str | None = None, limit: int = 100) -> list[Outbox]:
+    stmt = select(Outbox).order_by(Outbox.id.desc()).limit(limit)
+    if state:
+        stmt = stmt.where(Outbox.state == state)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def next_due_at(*, session: AsyncSession, channels: tuple[str, ...]) -> datetime | None:
+    """When the next pending row becomes due (so a sender can sleep exactly that long)."""
+    found = await session.execute(
+        select(func.min(Outbox.next_attempt_at)).where(Outbox.state == OutboxState.PENDING,
+                                                       Outbox.channel.in_(channels))
+    )
+    return found.scalar_one_or_none()

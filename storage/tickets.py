@@ -1,0 +1,165 @@
+"""Queries on tickets, their messages, contacts and the audit log."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Contact, Event, Message, Outbox, Ticket, TrackingCounter, utcnow
+
+
+def _insert(session: AsyncSession):  # noqa: ANN202 (dialect-specific Insert construct)
+    return pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+
+
+def new_token(nbytes: int = 16) -> str:
+    """An unguessable URL-safe token (public tracking links, reply addresses)."""
+    return secrets.token_urlsafe(nbytes)
+
+
+async def get_or_create_contact(
+    *, session: AsyncSession, kind: str, address: str, name: str | None = None
+) -> Contact:
+    insert = _insert(session)
+    await session.execute(
+        insert(Contact)
+        .values(kind=kind, address=address, name=name, opted_out=False, bounced=False, created_at=utcnow(),
+                updated_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["kind", "address"])
+    )
+    found = await session.execute(select(Contact).where(Contact.kind == kind, Contact.address == address))
+    contact = found.scalar_one()
+    if name and not contact.name:
+        contact.name = name
+    return contact
+
+
+async def get_contact(*, session: AsyncSession, contact_id: int) -> Contact | None:
+    return await session.get(Contact, contact_id)
+
+
+async def next_tracking_number(*, session: AsyncSession, prefix: str, year: int) -> str:
+    """SR-2026-000042: a per-year sequence, safe under concurrent instances (the upsert takes a row lock)."""
+    insert = _insert(session)
+    stmt = (
+        insert(TrackingCounter)
+        .values(prefix=prefix, year=year, last=1)
+        .on_conflict_do_update(index_elements=["prefix", "year"], set_={"last": TrackingCounter.last + 1})
+        .returning(TrackingCounter.last)
+    )
+    n = (await session.execute(stmt)).scalar_one()
+    return f"{prefix}-{year}-{n:06d}"
+
+
+async def create_ticket(*, session: AsyncSession, prefix: str, now: datetime | None = None, **fields: Any) -> Ticket:
+    now = now or utcnow()
+    ticket = Ticket(
+        tracking_number=await next_tracking_number(session=session, prefix=prefix, year=now.year),
+        public_token=new_token(),
+        reply_token=new_token(9),
+        created_at=now,
+        updated_at=now,
+        last_activity_at=now,
+        **fields,
+    )
+    session.add(ticket)
+    await session.flush()
+    return ticket
+
+
+async def get_ticket(*, session: AsyncSession, ticket_id: int) -> Ticket | None:
+    return await session.get(Ticket, ticket_id)
+
+
+async def get_ticket_by_number(*, session: AsyncSession, tracking_number: str) -> Ticket | None:
+    found = await session.execute(select(Ticket).where(Ticket.tracking_number == tracking_number.upper()))
+    return found.scalar_one_or_none()
+
+
+async def find_ticket_by_reply_token(*, session: AsyncSession, token: str) -> Ticket | None:
+    found = await session.execute(select(Ticket).where(Ticket.reply_token == token))
+    return found.scalar_one_or_none()
+
+
+async def find_ticket_by_message_ids(*, session: AsyncSession, message_ids: Sequence[str]) -> int | None:
+    """The ticket that any of these Message-IDs (sent or received by us) belongs to; the latest one wins."""
+    ids = [m for m in message_ids if m]
+    if not ids:
+        return None
+    ours = await session.execute(
+        select(Outbox.ticket_id).where(Outbox.message_id.in_(ids), Outbox.ticket_id.is_not(None))
+        .order_by(Outbox.id.desc()).limit(1)
+    )
+    ticket_id = ours.scalar_one_or_none()
+    if ticket_id is not None:
+        return ticket_id
+    theirs = await session.execute(
+        select(Message.ticket_id).where(Message.external_id.in_(ids)).order_by(Message.id.desc()).limit(1)
+    )
+    return theirs.scalar_one_or_none()
+
+
+async def add_message(*, session: AsyncSession, **fields: Any) -> Message:
+    message = Message(**fields)
+    session.add(message)
+    await session.flush()
+    return message
+
+
+async def add_event(
+    *, session: AsyncSession, ticket_id: int, actor: str, action: str, data: dict[str, Any] | None = None,
+    public: bool = False,
+) -> Event:
+    event = Event(ticket_id=ticket_id, actor=actor, action=action, data=data or {}, public=public)
+    session.add(event)
+    return event
+
+
+async def touch_ticket(*, session: AsyncSession, ticket_id: int, **fields: Any) -> None:
+    now = utcnow()
+    await session.execute(
+        update(Ticket).where(Ticket.id == ticket_id).values(updated_at=now, last_activity_at=now, **fields)
+    )
+
+
+async def list_tickets(
+    *, session: AsyncSession, limit: int = 100, offset: int = 0, status: str | None = None,
+    channel: str | None = None, query: str | None = None,
+) -> list[Ticket]:
+    stmt = select(Ticket).order_by(Ticket.last_activity_at.desc(), Ticket.id.desc()).limit(limit).offset(offset)
+    if status:
+        stmt = stmt.where(Ticket.status == status)
+    if channel:
+        stmt = stmt.where(Ticket.channel == channel)
+    if query:
+        like = f"%{query}%"
+        stmt = stmt.where(or_(Ticket.summary.ilike(like), Ticket.tracking_number.ilike(like)))
+    return list((await session.execute(stmt)).scalars())
+
+
+async def count_tickets(*, session: AsyncSession) -> int:
+    return (await session.execute(select(func.count()).select_from(Ticket))).scalar_one()
+
+
+async def list_public_events(*, session: AsyncSession, ticket_id: int) -> list[Event]:
+    found = await session.execute(
+        select(Event).where(Event.ticket_id == ticket_id, Event.public.is_(True)).order_by(Event.id)
+    )
+    return list(found.scalars())
+
+
+async def list_events(*, session: AsyncSession, ticket_id: int) -> list[Event]:
+    found = await session.execute(select(Event).where(Event.ticket_id == ticket_id).order_by(Event.id))
+    return list(found.scalars())
+
+
+async def list_messages(*, session: AsyncSession, ticket_id: int) -> list[Message]:
+    found = await session.execute(select(Message).where(Message.ticket_id == ticket_id).order_by(Message.id))
+    return list(found.scalars())
