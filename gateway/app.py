@@ -23,7 +23,7 @@ from gateway.outbox.email import SmtpSender
 from gateway.outbox.templates import build_templates
 from gateway.outbox.worker import OutboxWorker, Sender
 from gateway.pipeline import Services
-from gateway.settings import Settings
+from gateway.settings import ConfigError, Settings
 from gateway.web.app import build_page_templates, create_web_app
 from gateway.web.deps import WebContext
 from gateway.worker import PipelineWorker, new_owner_id
@@ -53,11 +53,15 @@ def _load_understanding(services: Services) -> None:
     """The classifier and locator, when their packages are installed in this build."""
     try:
         from rules.classify import build_classifier
+        from rules.types import RuleConfigError
     except ImportError:
         log.warning("classifier not available; tickets go to triage")
     else:
         r = services.settings.rules
-        services.classifier = build_classifier(r.file or None, r.model or None, r.triage_threshold)
+        try:
+            services.classifier = build_classifier(r.file or None, r.model or None, r.triage_threshold)
+        except RuleConfigError as exc:  # a bad rules file or model stops the start with one line
+            raise ConfigError(str(exc)) from None
     try:
         from parsers.location import extract_locations
     except ImportError:
@@ -72,8 +76,9 @@ def _load_understanding(services: Services) -> None:
 
 
 class Inbox311:
-    def __init__(self, settings: Settings, *, services: Services | None = None,
-                 senders: list[Sender] | None = None) -> None:
+    def __init__(
+        self, settings: Settings, *, services: Services | None = None, senders: list[Sender] | None = None
+    ) -> None:
         self.settings = settings
         self.metrics = Metrics()
         self.db = Database(settings.database.url, echo=settings.database.echo)
@@ -81,12 +86,23 @@ class Inbox311:
         self.owner = new_owner_id()
         self.worker = PipelineWorker(self.db, self.services, metrics=self.metrics, owner=self.owner)
         self.writer = RawWriter(self.db, on_stored=self.worker.wake)
-        self.outbox = OutboxWorker(self.db, settings.outbox, senders if senders is not None else self._senders(),
-                                   owner=self.owner, metrics=self.metrics)
+        self.outbox = OutboxWorker(
+            self.db,
+            settings.outbox,
+            senders if senders is not None else self._senders(),
+            owner=self.owner,
+            metrics=self.metrics,
+        )
         self.smtp = SmtpListener(settings.smtp, self.writer, self.metrics) if settings.smtp.enabled else None
-        self.web_ctx = WebContext(settings=settings, db=self.db, metrics=self.metrics, services=self.services,
-                                  templates=build_page_templates(), health=self.health,
-                                  parts={"writer": self.writer, "worker": self.worker, "outbox": self.outbox})
+        self.web_ctx = WebContext(
+            settings=settings,
+            db=self.db,
+            metrics=self.metrics,
+            services=self.services,
+            templates=build_page_templates(),
+            health=self.health,
+            parts={"writer": self.writer, "worker": self.worker, "outbox": self.outbox},
+        )
         self.web_app = create_web_app(self.web_ctx)
         self.worker.on_committed = self.outbox.wake  # acknowledgements go out at once, not at the next poll
         self._http: _EmbeddedUvicorn | None = None
@@ -109,9 +125,16 @@ class Inbox311:
             await self._start_http()
 
     async def _start_http(self) -> None:
-        config = uvicorn.Config(self.web_app, host=self.settings.http.host, port=self.settings.http.port,
-                                lifespan="off", log_level="warning", access_log=False,
-                                proxy_headers=self.settings.http.trust_forwarded, server_header=False)
+        config = uvicorn.Config(
+            self.web_app,
+            host=self.settings.http.host,
+            port=self.settings.http.port,
+            lifespan="off",
+            log_level="warning",
+            access_log=False,
+            proxy_headers=self.settings.http.trust_forwarded,
+            server_header=False,
+        )
         self._http = _EmbeddedUvicorn(config)
         self._http_task = asyncio.create_task(self._http.serve(), name="http")
         while not self._http.started:

@@ -18,8 +18,12 @@ from gateway.settings import ConfigError, Settings, load_settings
 
 
 def _add_config(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS,
-                        help="TOML configuration file (default: built-in defaults, see config.example.toml)")
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        default=argparse.SUPPRESS,
+        help="TOML configuration file (default: built-in defaults, see config.example.toml)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,6 +48,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
+    # aiosmtpd logs every SMTP command with the addresses in it at INFO; we log one redacted line per message.
+    logging.getLogger("mail.log").setLevel(max(logging.WARNING, logging.getLogger().level))
     try:
         result = args.func(args, settings)
         if inspect.isawaitable(result):

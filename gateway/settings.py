@@ -5,12 +5,13 @@ Loaded once in `gateway.cli` and passed down by constructors; nothing reads conf
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 ENV_PREFIX = "INBOX311__"
 
@@ -105,6 +106,34 @@ class ImapAccountSettings(_Section):
     poll_seconds: float = Field(default=60.0, gt=0)
     batch_size: int = Field(default=100, ge=1)
     ca_file: str = ""
+    timeout_seconds: float = Field(default=60.0, gt=0)  # socket connect and read timeout
+    idle_renew_seconds: float = Field(default=1500.0, gt=0, le=1740)  # RFC 2177: re-issue IDLE within 29 minutes
+    backoff_base_seconds: float = Field(default=1.0, gt=0)  # first reconnect delay, doubled per failure
+    backoff_max_seconds: float = Field(default=300.0, gt=0)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not v or not all(c.isalnum() or c in "-_." for c in v):
+            raise ValueError("must be letters, digits, '-', '_' or '.'")
+        return v
+
+    @model_validator(mode="after")
+    def _transport(self) -> ImapAccountSettings:
+        if self.tls == "plain" and not _is_loopback(self.host):
+            raise ValueError('tls = "plain" is only allowed for a loopback host; use "ssl" or "starttls"')
+        if self.auth == "xoauth2" and not (self.oauth2_token_command or self.oauth2_token_file):
+            raise ValueError('auth = "xoauth2" needs oauth2_token_command or oauth2_token_file')
+        return self
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class TwilioSettings(_Section):
@@ -158,6 +187,14 @@ class Settings(_Section):
     rules: RulesSettings = RulesSettings()
     worker: WorkerSettings = WorkerSettings()
     logging: LoggingSettings = LoggingSettings()
+
+    @field_validator("imap")
+    @classmethod
+    def _unique_imap_names(cls, v: tuple[ImapAccountSettings, ...]) -> tuple[ImapAccountSettings, ...]:
+        names = [a.name for a in v]
+        if len(names) != len(set(names)):  # the name keys checkpoints and raw rows, so it must be unique
+            raise ValueError("every [[imap]] entry needs its own name")
+        return v
 
     @property
     def from_address(self) -> str:

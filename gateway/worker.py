@@ -36,8 +36,13 @@ def new_owner_id() -> str:
 
 class PipelineWorker:
     def __init__(
-        self, db: Database, services: Services, *, metrics: Metrics | None = None,
-        stages: tuple[Stage, ...] | None = None, owner: str | None = None,
+        self,
+        db: Database,
+        services: Services,
+        *,
+        metrics: Metrics | None = None,
+        stages: tuple[Stage, ...] | None = None,
+        owner: str | None = None,
     ) -> None:
         self._db = db
         self._services = services
@@ -101,16 +106,15 @@ class PipelineWorker:
         """Claim and process one batch; returns how many rows it took."""
         lease = timedelta(seconds=self._settings.lease_seconds)
         async with self._db.write() as session:
-            rows = await claim_pending(session=session, owner=self.owner, limit=self._settings.batch_size,
-                                       lease=lease)
+            rows = await claim_pending(session=session, owner=self.owner, limit=self._settings.batch_size, lease=lease)
         for row in rows:
             await self._process(row)
         return len(rows)
 
-    async def drain(self, *, timeout: float = 30.0) -> int:
+    async def drain(self, *, within: float = 30.0) -> int:
         """Process until nothing is pending (tests, `inbox311 ingest`)."""
         total = 0
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within
         while time.monotonic() < deadline:
             n = await self.run_once()
             total += n
@@ -120,13 +124,18 @@ class PipelineWorker:
                 if counts.get(RawState.PENDING, 0) == 0:
                     return total
                 await asyncio.sleep(0.05)
-        raise TimeoutError(f"raw rows still pending after {timeout} s")
+        raise TimeoutError(f"raw rows still pending after {within} s")
 
     async def _process(self, row: RawInbound) -> None:
         assert row.id is not None
         item = WorkItem(
-            raw_id=row.id, channel=Channel(row.channel), source=row.source, raw=row.raw,
-            received_at=row.received_at, envelope_from=row.envelope_from, envelope_to=row.envelope_to,
+            raw_id=row.id,
+            channel=Channel(row.channel),
+            source=row.source,
+            raw=row.raw,
+            received_at=row.received_at,
+            envelope_from=row.envelope_from,
+            envelope_to=row.envelope_to,
         )
         if row.attempts > self._settings.max_attempts:
             await self._settle(item, RawState.QUARANTINED, "too-many-attempts: the worker stopped on it repeatedly")
@@ -145,8 +154,9 @@ class PipelineWorker:
                     stage_name = stage.name
                     await stage.run(item, ctx)
                 stage_name = "settle"
-                if not await settle_raw(session=session, raw_id=item.raw_id, owner=self.owner, state=RawState.DONE,
-                                        ticket_id=item.ticket_id):
+                if not await settle_raw(
+                    session=session, raw_id=item.raw_id, owner=self.owner, state=RawState.DONE, ticket_id=item.ticket_id
+                ):
                     raise LeaseLost(str(item.raw_id))
         except LeaseLost:
             log.warning("raw=%d lease lost; another worker has it", item.raw_id)
@@ -165,8 +175,14 @@ class PipelineWorker:
             self._metrics.observe_processed(str(item.channel), (utcnow() - row.received_at).total_seconds())
         message_id = item.parsed.message_id if item.parsed else None
         sender = redact(item.parsed.sender) if item.parsed else ""
-        log.info("raw=%d processed ticket=%s message_id=%s from=%s%s", item.raw_id, item.ticket_id, message_id,
-                 sender, f" thread={item.thread.rule}" if item.thread else "")
+        log.info(
+            "raw=%d processed ticket=%s message_id=%s from=%s%s",
+            item.raw_id,
+            item.ticket_id,
+            message_id,
+            sender,
+            f" thread={item.thread.rule}" if item.thread else "",
+        )
 
     async def _settle(self, item: WorkItem, state: str, reason: str) -> None:
         async with self._db.write() as session:

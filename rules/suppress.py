@@ -9,7 +9,10 @@ from parsers.types import ParsedMessage
 
 
 def reply_suppressed(
-    parsed: ParsedMessage, *, own_addresses: frozenset[str], contact_opted_out: bool = False,
+    parsed: ParsedMessage,
+    *,
+    own_addresses: frozenset[str],
+    contact_opted_out: bool = False,
     contact_bounced: bool = False,
 ) -> str | None:
     """The reason code that forbids an automatic reply, or None when one may go out."""

@@ -21,7 +21,7 @@ def find_reply_token(recipients: Iterable[str], *, mailbox: str, domains: Iterab
     for address in recipients:
         local, _, domain = address.lower().rpartition("@")
         if domain in domain_set and local.startswith(prefix):
-            token = address.rpartition("@")[0][len(prefix):]  # tokens are case-sensitive
+            token = address.rpartition("@")[0][len(prefix) :]  # tokens are case-sensitive
             if token:
                 return token
     return None

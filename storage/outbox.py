@@ -12,13 +12,26 @@ from storage.models import Outbox, OutboxState, utcnow
 
 
 async def enqueue_outbox(
-    *, session: AsyncSession, channel: str, kind: str, recipient: str, payload: dict[str, Any],
-    ticket_id: int | None = None, message_id: str | None = None, state: str = OutboxState.PENDING,
+    *,
+    session: AsyncSession,
+    channel: str,
+    kind: str,
+    recipient: str,
+    payload: dict[str, Any],
+    ticket_id: int | None = None,
+    message_id: str | None = None,
+    state: str = OutboxState.PENDING,
     error: str | None = None,
 ) -> Outbox:
     row = Outbox(
-        ticket_id=ticket_id, channel=channel, kind=kind, recipient=recipient, payload=payload,
-        message_id=message_id, state=state, error=error,
+        ticket_id=ticket_id,
+        channel=channel,
+        kind=kind,
+        recipient=recipient,
+        payload=payload,
+        message_id=message_id,
+        state=state,
+        error=error,
     )
     session.add(row)
     await session.flush()
@@ -26,7 +39,12 @@ async def enqueue_outbox(
 
 
 async def claim_due_outbox(
-    *, session: AsyncSession, owner: str, channels: tuple[str, ...], limit: int, lease: timedelta,
+    *,
+    session: AsyncSession,
+    owner: str,
+    channels: tuple[str, ...],
+    limit: int,
+    lease: timedelta,
     now: datetime | None = None,
 ) -> list[Outbox]:
     """Lease due rows (pending and due, or sending with an expired lease), oldest first."""
@@ -42,7 +60,8 @@ async def claim_due_outbox(
     if not ids:
         return []
     await session.execute(
-        update(Outbox).where(Outbox.id.in_(ids))
+        update(Outbox)
+        .where(Outbox.id.in_(ids))
         .values(state=OutboxState.SENDING, lease_owner=owner, lease_until=now + lease, attempts=Outbox.attempts + 1)
     )
     rows = await session.execute(select(Outbox).where(Outbox.id.in_(ids)).order_by(Outbox.id))
@@ -50,19 +69,28 @@ async def claim_due_outbox(
 
 
 async def mark_outbox_sent(
-    *, session: AsyncSession, outbox_id: int, owner: str, provider_id: str | None = None,
+    *,
+    session: AsyncSession,
+    outbox_id: int,
+    owner: str,
+    provider_id: str | None = None,
     state: str = OutboxState.SENT,
 ) -> bool:
     result = await session.execute(
-        update(Outbox).where(Outbox.id == outbox_id, Outbox.lease_owner == owner)
-        .values(state=state, provider_id=provider_id, sent_at=utcnow(), error=None, lease_owner=None,
-                lease_until=None)
+        update(Outbox)
+        .where(Outbox.id == outbox_id, Outbox.lease_owner == owner)
+        .values(state=state, provider_id=provider_id, sent_at=utcnow(), error=None, lease_owner=None, lease_until=None)
     )
     return result.rowcount == 1
 
 
 async def mark_outbox_failed(
-    *, session: AsyncSession, outbox_id: int, owner: str, error: str, retry_at: datetime | None,
+    *,
+    session: AsyncSession,
+    outbox_id: int,
+    owner: str,
+    error: str,
+    retry_at: datetime | None,
 ) -> bool:
     """Record a failed attempt: pending again at `retry_at`, or dead when `retry_at` is None."""
     state = OutboxState.PENDING if retry_at is not None else OutboxState.DEAD
@@ -98,7 +126,8 @@ async def list_outbox(*, session: AsyncSession, state: str | None = None, limit:
 async def next_due_at(*, session: AsyncSession, channels: tuple[str, ...]) -> datetime | None:
     """When the next pending row becomes due (so a sender can sleep exactly that long)."""
     found = await session.execute(
-        select(func.min(Outbox.next_attempt_at)).where(Outbox.state == OutboxState.PENDING,
-                                                       Outbox.channel.in_(channels))
+        select(func.min(Outbox.next_attempt_at)).where(
+            Outbox.state == OutboxState.PENDING, Outbox.channel.in_(channels)
+        )
     )
     return found.scalar_one_or_none()

@@ -108,7 +108,12 @@ async def claim_pending(
 
 
 async def settle_raw(
-    *, session: AsyncSession, raw_id: int, owner: str, state: str, reason: str | None = None,
+    *,
+    session: AsyncSession,
+    raw_id: int,
+    owner: str,
+    state: str,
+    reason: str | None = None,
     ticket_id: int | None = None,
 ) -> bool:
     """Move a claimed row to its final state, only if this worker still holds the lease.
@@ -118,8 +123,9 @@ async def settle_raw(
     result = await session.execute(
         update(RawInbound)
         .where(RawInbound.id == raw_id, RawInbound.lease_owner == owner, RawInbound.state == RawState.PROCESSING)
-        .values(state=state, reason=reason, ticket_id=ticket_id, processed_at=utcnow(), lease_owner=None,
-                lease_until=None)
+        .values(
+            state=state, reason=reason, ticket_id=ticket_id, processed_at=utcnow(), lease_owner=None, lease_until=None
+        )
     )
     return result.rowcount == 1
 

@@ -24,14 +24,19 @@ def new_token(nbytes: int = 16) -> str:
     return secrets.token_urlsafe(nbytes)
 
 
-async def get_or_create_contact(
-    *, session: AsyncSession, kind: str, address: str, name: str | None = None
-) -> Contact:
+async def get_or_create_contact(*, session: AsyncSession, kind: str, address: str, name: str | None = None) -> Contact:
     insert = _insert(session)
     await session.execute(
         insert(Contact)
-        .values(kind=kind, address=address, name=name, opted_out=False, bounced=False, created_at=utcnow(),
-                updated_at=utcnow())
+        .values(
+            kind=kind,
+            address=address,
+            name=name,
+            opted_out=False,
+            bounced=False,
+            created_at=utcnow(),
+            updated_at=utcnow(),
+        )
         .on_conflict_do_nothing(index_elements=["kind", "address"])
     )
     found = await session.execute(select(Contact).where(Contact.kind == kind, Contact.address == address))
@@ -94,8 +99,10 @@ async def find_ticket_by_message_ids(*, session: AsyncSession, message_ids: Sequ
     if not ids:
         return None
     ours = await session.execute(
-        select(Outbox.ticket_id).where(Outbox.message_id.in_(ids), Outbox.ticket_id.is_not(None))
-        .order_by(Outbox.id.desc()).limit(1)
+        select(Outbox.ticket_id)
+        .where(Outbox.message_id.in_(ids), Outbox.ticket_id.is_not(None))
+        .order_by(Outbox.id.desc())
+        .limit(1)
     )
     ticket_id = ours.scalar_one_or_none()
     if ticket_id is not None:
@@ -114,7 +121,12 @@ async def add_message(*, session: AsyncSession, **fields: Any) -> Message:
 
 
 async def add_event(
-    *, session: AsyncSession, ticket_id: int, actor: str, action: str, data: dict[str, Any] | None = None,
+    *,
+    session: AsyncSession,
+    ticket_id: int,
+    actor: str,
+    action: str,
+    data: dict[str, Any] | None = None,
     public: bool = False,
 ) -> Event:
     event = Event(ticket_id=ticket_id, actor=actor, action=action, data=data or {}, public=public)
@@ -130,8 +142,13 @@ async def touch_ticket(*, session: AsyncSession, ticket_id: int, **fields: Any) 
 
 
 async def list_tickets(
-    *, session: AsyncSession, limit: int = 100, offset: int = 0, status: str | None = None,
-    channel: str | None = None, query: str | None = None,
+    *,
+    session: AsyncSession,
+    limit: int = 100,
+    offset: int = 0,
+    status: str | None = None,
+    channel: str | None = None,
+    query: str | None = None,
 ) -> list[Ticket]:
     stmt = select(Ticket).order_by(Ticket.last_activity_at.desc(), Ticket.id.desc()).limit(limit).offset(offset)
     if status:

@@ -58,6 +58,7 @@ def chromium_path() -> str:
 
 # ---- databases -------------------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The migrated schema, built once; each test gets a copy of the file."""

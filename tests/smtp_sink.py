@@ -15,7 +15,7 @@ class RecordingHandler:
         self.arrived = asyncio.Event()
         self.refuse_with: str | None = None  # e.g. "451 4.3.0 try later" to simulate a failing relay
 
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         if self.refuse_with:
             return self.refuse_with
         self.envelopes.append(envelope)
@@ -26,13 +26,13 @@ class RecordingHandler:
     def messages(self) -> list[Message]:
         return [email.message_from_bytes(e.original_content) for e in self.envelopes]
 
-    async def wait_for(self, count: int, timeout: float = 10.0) -> list[Message]:
+    async def wait_for(self, count: int, within: float = 10.0) -> list[Message]:
         async def _wait() -> None:
             while len(self.envelopes) < count:
                 self.arrived.clear()
                 await self.arrived.wait()
 
-        await asyncio.wait_for(_wait(), timeout)
+        await asyncio.wait_for(_wait(), within)
         return self.messages
 
 

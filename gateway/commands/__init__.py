@@ -7,6 +7,6 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from gateway.commands import db_cmd, serve_cmd
+from gateway.commands import db_cmd, ingest_cmd, queue_cmd, serve_cmd, tickets_cmd
 
-COMMAND_MODULES: tuple[ModuleType, ...] = (db_cmd, serve_cmd)
+COMMAND_MODULES: tuple[ModuleType, ...] = (db_cmd, serve_cmd, tickets_cmd, ingest_cmd, queue_cmd)

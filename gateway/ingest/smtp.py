@@ -54,8 +54,10 @@ class SmtpIngestHandler:
         self._writer = writer
         self._metrics = metrics
         self.in_flight = 0
+        self.idle = asyncio.Event()  # set whenever no message is between DATA and its reply
+        self.idle.set()
 
-    async def handle_RCPT(  # noqa: N802 (aiosmtpd's hook name)
+    async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
     ) -> str:
         domain = address.rpartition("@")[2].lower().rstrip(".")
@@ -65,25 +67,36 @@ class SmtpIngestHandler:
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
 
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or b""
         if isinstance(raw, str):  # only when decode_data=True, which we never set
             raw = raw.encode("utf-8", "surrogateescape")
         message_id = message_id_of(raw)
         item = NewRaw(
-            channel="email", source="smtp", idempotency_key=idempotency_key(raw, message_id), raw=raw,
-            message_id=message_id, envelope_from=str(envelope.mail_from or ""),
+            channel="email",
+            source="smtp",
+            idempotency_key=idempotency_key(raw, message_id),
+            raw=raw,
+            message_id=message_id,
+            envelope_from=str(envelope.mail_from or ""),
             envelope_to=",".join(envelope.rcpt_tos),
         )
         self.in_flight += 1
+        self.idle.clear()
         try:
             stored = await self._writer.store(item)
         except IngestError as exc:
-            log.error("smtp: could not store message_id=%s from=%s: %s", message_id,
-                      redact(str(envelope.mail_from or "")), exc)
+            log.error(
+                "smtp: could not store message_id=%s from=%s: %s",
+                message_id,
+                redact(str(envelope.mail_from or "")),
+                exc,
+            )
             return "451 4.3.0 Temporary failure storing the message, please try again later"
         finally:
             self.in_flight -= 1
+            if self.in_flight == 0:
+                self.idle.set()
         if stored.duplicate:
             if self._metrics is not None:
                 self._metrics.duplicates.labels("email").inc()
@@ -91,8 +104,13 @@ class SmtpIngestHandler:
             return "250 2.0.0 OK: already received"
         if self._metrics is not None:
             self._metrics.accepted.labels("email").inc()
-        log.info("smtp: accepted raw=%s message_id=%s from=%s size=%d", stored.raw_id, message_id,
-                 redact(str(envelope.mail_from or "")), len(raw))
+        log.info(
+            "smtp: accepted raw=%s message_id=%s from=%s size=%d",
+            stored.raw_id,
+            message_id,
+            redact(str(envelope.mail_from or "")),
+            len(raw),
+        )
         return f"250 2.0.0 OK: queued as {stored.raw_id}"
 
 
@@ -145,7 +163,8 @@ class SmtpListener:
         if self._server is None:
             return
         self._server.close()
-        deadline = asyncio.get_running_loop().time() + grace
-        while self.handler.in_flight and asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(0.02)
+        try:
+            await asyncio.wait_for(self.handler.idle.wait(), grace)
+        except TimeoutError:
+            log.warning("smtp: %d message(s) still storing after %.0f s", self.handler.in_flight, grace)
         self._server = None

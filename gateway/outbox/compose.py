@@ -36,8 +36,15 @@ def reply_subject(subject: str, tracking_number: str) -> str:
 
 
 def compose_email_reply(
-    *, settings: Settings, templates: Environment, ticket: Ticket, kind: str, to: str,
-    parsed: ParsedMessage | None, language: str | None = None, **context: Any,
+    *,
+    settings: Settings,
+    templates: Environment,
+    ticket: Ticket,
+    kind: str,
+    to: str,
+    parsed: ParsedMessage | None,
+    language: str | None = None,
+    **context: Any,
 ) -> tuple[str, dict[str, Any]]:
     """An answer to `parsed` (or a fresh message on the ticket when None): (our Message-ID, outbox payload)."""
     message_id = new_message_id(settings, ticket, kind)
@@ -53,9 +60,15 @@ def compose_email_reply(
         headers["In-Reply-To"] = f"<{parsed.message_id}>"
         headers["References"] = " ".join(f"<{r}>" for r in references[-20:])
     body = render(
-        templates, "email", kind, language,
-        tracking_number=ticket.tracking_number, tracking_url=tracking_url(settings, ticket),
-        summary=ticket.summary, service_name=name or "City 311", question=context.pop("question", None),
+        templates,
+        "email",
+        kind,
+        language,
+        tracking_number=ticket.tracking_number,
+        tracking_url=tracking_url(settings, ticket),
+        summary=ticket.summary,
+        service_name=name or "City 311",
+        question=context.pop("question", None),
         **context,
     )
     payload = {

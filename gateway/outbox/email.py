@@ -40,8 +40,13 @@ class SmtpSender:
 
     async def _connect(self) -> aiosmtplib.SMTP:
         s = self._settings
-        client = aiosmtplib.SMTP(hostname=s.relay_host, port=s.relay_port, timeout=s.timeout_seconds,
-                                 use_tls=s.use_tls, start_tls=s.starttls if not s.use_tls else False)
+        client = aiosmtplib.SMTP(
+            hostname=s.relay_host,
+            port=s.relay_port,
+            timeout=s.timeout_seconds,
+            use_tls=s.use_tls,
+            start_tls=s.starttls if not s.use_tls else False,
+        )
         await client.connect()
         if s.username:
             await client.login(s.username, s.password)
@@ -54,7 +59,7 @@ class SmtpSender:
             try:
                 if client is None or not client.is_connected:
                     client = await self._connect()
-                errors, response = await client.send_message(message)
+                await client.send_message(message)
             except aiosmtplib.SMTPRecipientsRefused as exc:
                 await _close(client)
                 codes = [r.code for r in exc.recipients]

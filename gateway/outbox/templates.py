@@ -17,8 +17,9 @@ def build_templates(override_dir: str | None = None) -> Environment:
     loaders = [FileSystemLoader(override_dir)] if override_dir else []
     loaders.append(FileSystemLoader(str(SHIPPED)))
     # Plain-text mail and SMS: no HTML escaping, but every variable must exist.
-    return Environment(loader=ChoiceLoader(loaders), autoescape=False, undefined=StrictUndefined,
-                       keep_trailing_newline=True)
+    return Environment(
+        loader=ChoiceLoader(loaders), autoescape=False, undefined=StrictUndefined, keep_trailing_newline=True
+    )
 
 
 def render(env: Environment, channel: str, kind: str, language: str | None, **context: Any) -> str:

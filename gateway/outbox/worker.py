@@ -48,8 +48,14 @@ def backoff_delay(attempts: int, settings: OutboxSettings, *, rng: random.Random
 
 class OutboxWorker:
     def __init__(
-        self, db: Database, settings: OutboxSettings, senders: list[Sender], *, owner: str,
-        metrics: Metrics | None = None, concurrency: int = 8,
+        self,
+        db: Database,
+        settings: OutboxSettings,
+        senders: list[Sender],
+        *,
+        owner: str,
+        metrics: Metrics | None = None,
+        concurrency: int = 8,
     ) -> None:
         self._db = db
         self._settings = settings
@@ -116,9 +122,14 @@ class OutboxWorker:
         if not self._senders:
             return 0
         async with self._db.write() as session:
-            rows = await claim_due_outbox(session=session, owner=self._owner, channels=self.channels,
-                                          limit=self._settings.batch_size,
-                                          lease=timedelta(seconds=self._settings.lease_seconds), now=now)
+            rows = await claim_due_outbox(
+                session=session,
+                owner=self._owner,
+                channels=self.channels,
+                limit=self._settings.batch_size,
+                lease=timedelta(seconds=self._settings.lease_seconds),
+                now=now,
+            )
         if not rows:
             return 0
         results = await asyncio.gather(*(self._send(row) for row in rows))
@@ -126,17 +137,24 @@ class OutboxWorker:
             for row, (provider_id, error) in zip(rows, results, strict=True):
                 assert row.id is not None
                 if error is None:
-                    await mark_outbox_sent(session=session, outbox_id=row.id, owner=self._owner,
-                                           provider_id=provider_id)
+                    await mark_outbox_sent(
+                        session=session, outbox_id=row.id, owner=self._owner, provider_id=provider_id
+                    )
                 else:
                     retry_at = None
                     if error.retryable and row.attempts < self._settings.max_attempts:
                         retry_at = utcnow() + timedelta(seconds=backoff_delay(row.attempts, self._settings))
-                    await mark_outbox_failed(session=session, outbox_id=row.id, owner=self._owner,
-                                             error=str(error), retry_at=retry_at)
+                    await mark_outbox_failed(
+                        session=session, outbox_id=row.id, owner=self._owner, error=str(error), retry_at=retry_at
+                    )
                     if retry_at is None:
-                        log.error("outbox=%d dead after %d attempts to %s: %s", row.id, row.attempts,
-                                  redact(row.recipient), error)
+                        log.error(
+                            "outbox=%d dead after %d attempts to %s: %s",
+                            row.id,
+                            row.attempts,
+                            redact(row.recipient),
+                            error,
+                        )
         return len(rows)
 
     async def _send(self, row: Outbox) -> tuple[str | None, OutboxError | None]:

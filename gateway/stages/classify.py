@@ -11,7 +11,9 @@ async def run(item: WorkItem, ctx: StageContext) -> None:
     if classifier is None or parsed is None or item.classification is not None:
         return
     item.classification = classifier.classify(
-        subject=parsed.subject, body=parsed.body_new or parsed.body_text, channel=str(parsed.channel),
+        subject=parsed.subject,
+        body=parsed.body_new or parsed.body_text,
+        channel=str(parsed.channel),
         sender=parsed.sender,
     )
     item.rule_hits.extend(item.classification.rule_hits)

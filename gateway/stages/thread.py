@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from gateway.pipeline import Stage, StageContext, ThreadMatch, WorkItem
+from parsers.types import Channel
 from rules.threading import find_reply_token, find_tracking_numbers
 from storage.tickets import find_ticket_by_message_ids, find_ticket_by_reply_token, get_ticket_by_number
 
+# Rules a channel adds after the common ones (e.g. SMS: same number within the conversation window).
+ChannelRule = Callable[[WorkItem, StageContext], Awaitable[ThreadMatch | None]]
+CHANNEL_RULES: dict[Channel, list[ChannelRule]] = {}
+
 
 async def run(item: WorkItem, ctx: StageContext) -> None:
+    await _common_rules(item, ctx)
+    if item.thread is None and item.parsed is not None:
+        for rule in CHANNEL_RULES.get(item.parsed.channel, []):
+            item.thread = await rule(item, ctx)
+            if item.thread is not None:
+                return
+
+
+async def _common_rules(item: WorkItem, ctx: StageContext) -> None:
     parsed = item.parsed
     if parsed is None:
         return

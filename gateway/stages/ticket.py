@@ -41,15 +41,30 @@ async def run(item: WorkItem, ctx: StageContext) -> None:
         item.ticket_id = ticket.id
         flagged = item.thread.flagged or (contact is not None and ticket.reporter_id not in (None, contact.id))
         message = await add_message(
-            session=session, ticket_id=ticket.id, direction="in", channel=str(parsed.channel),
-            contact_id=item.contact_id, external_id=parsed.message_id, in_reply_to=parsed.in_reply_to,
-            subject=parsed.subject, body=parsed.body_new, body_full=parsed.body_text, body_html=parsed.body_html,
-            kind="auto-reply" if parsed.auto_submitted else "message", flagged=flagged, raw_id=item.raw_id,
+            session=session,
+            ticket_id=ticket.id,
+            direction="in",
+            channel=str(parsed.channel),
+            contact_id=item.contact_id,
+            external_id=parsed.message_id,
+            in_reply_to=parsed.in_reply_to,
+            subject=parsed.subject,
+            body=parsed.body_new,
+            body_full=parsed.body_text,
+            body_html=parsed.body_html,
+            kind="auto-reply" if parsed.auto_submitted else "message",
+            flagged=flagged,
+            raw_id=item.raw_id,
         )
         item.message_row_id = message.id
         await touch_ticket(session=session, ticket_id=ticket.id)
-        await add_event(session=session, ticket_id=ticket.id, actor="resident", action="follow-up",
-                        data={"rule": item.thread.rule, "message_id": message.id, "flagged": flagged})
+        await add_event(
+            session=session,
+            ticket_id=ticket.id,
+            actor="resident",
+            action="follow-up",
+            data={"rule": item.thread.rule, "message_id": message.id, "flagged": flagged},
+        )
         return
 
     c = item.classification
@@ -77,18 +92,36 @@ async def run(item: WorkItem, ctx: StageContext) -> None:
     item.ticket_id = ticket.id
     item.ticket_created = True
     message = await add_message(
-        session=session, ticket_id=ticket.id, direction="in", channel=str(parsed.channel),
-        contact_id=item.contact_id, external_id=parsed.message_id, in_reply_to=parsed.in_reply_to,
-        subject=parsed.subject, body=parsed.body_new, body_full=parsed.body_text, body_html=parsed.body_html,
+        session=session,
+        ticket_id=ticket.id,
+        direction="in",
+        channel=str(parsed.channel),
+        contact_id=item.contact_id,
+        external_id=parsed.message_id,
+        in_reply_to=parsed.in_reply_to,
+        subject=parsed.subject,
+        body=parsed.body_new,
+        body_full=parsed.body_text,
+        body_html=parsed.body_html,
         raw_id=item.raw_id,
     )
     item.message_row_id = message.id
-    await add_event(session=session, ticket_id=ticket.id, actor="system", action="created",
-                    data={"raw_id": item.raw_id, "channel": str(parsed.channel)}, public=True)
+    await add_event(
+        session=session,
+        ticket_id=ticket.id,
+        actor="system",
+        action="created",
+        data={"raw_id": item.raw_id, "channel": str(parsed.channel)},
+        public=True,
+    )
     if c is not None:
-        await add_event(session=session, ticket_id=ticket.id, actor=f"classifier:{c.decided_by}",
-                        action="categorised", data={"category": c.category, "confidence": c.confidence,
-                                                    "rule_hits": list(c.rule_hits)})
+        await add_event(
+            session=session,
+            ticket_id=ticket.id,
+            actor=f"classifier:{c.decided_by}",
+            action="categorised",
+            data={"category": c.category, "confidence": c.confidence, "rule_hits": list(c.rule_hits)},
+        )
 
 
 STAGE = Stage(name="ticket", run=run, transactional=True)

@@ -1,6 +1,6 @@
 """Developer tool: write a new revision with the differences between `storage.models` and the migrations.
 
-    python -m storage.migrations.autogen "add ticket.foo"
+python -m storage.migrations.autogen "add ticket.foo"
 """
 
 from __future__ import annotations

@@ -3,44 +3,14 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from email.message import EmailMessage
 
 import aiosmtplib
 import httpx
-import pytest
 
 from gateway.app import Inbox311
-from gateway.settings import Settings
 from storage.tickets import list_tickets
+from tests.gateway.conftest import report
 from tests.smtp_sink import SmtpSink
-
-
-@pytest.fixture
-async def sink() -> AsyncIterator[SmtpSink]:
-    s = await SmtpSink().start()
-    yield s
-    await s.stop()
-
-
-@pytest.fixture
-async def service(settings: Settings, db_url: str, sink: SmtpSink) -> AsyncIterator[Inbox311]:
-    svc = Inbox311(settings.replace(database={"url": db_url},
-                                    outbound={"email": {"relay_port": sink.port}}))
-    await svc.start()
-    yield svc
-    await svc.stop()
-
-
-def report(subject: str = "Pothole on Main St", body: str = "Big pothole in front of 12 Main St.",
-           message_id: str = "<r1@resident.example>") -> EmailMessage:
-    m = EmailMessage()
-    m["From"] = "Jane Resident <jane@resident.example>"
-    m["To"] = "reports@city.example"
-    m["Subject"] = subject
-    m["Message-ID"] = message_id
-    m.set_content(body)
-    return m
 
 
 async def test_email_becomes_ticket_with_ack(service: Inbox311, sink: SmtpSink) -> None:

@@ -13,8 +13,13 @@ from storage.tickets import get_ticket_by_number, list_public_events
 router = APIRouter()
 
 STATUS_LABELS = {
-    "new": "Received", "acknowledged": "Received", "in_progress": "In progress", "resolved": "Resolved",
-    "closed": "Closed", "duplicate": "Merged with an earlier report", "rejected": "Not accepted",
+    "new": "Received",
+    "acknowledged": "Received",
+    "in_progress": "In progress",
+    "resolved": "Resolved",
+    "closed": "Closed",
+    "duplicate": "Merged with an earlier report",
+    "rejected": "Not accepted",
 }
 
 
@@ -24,8 +29,9 @@ def _not_found(ctx: WebContext, request: Request) -> HTMLResponse:
 
 
 @router.get("/track/{tracking_number}", response_class=HTMLResponse)
-async def track(tracking_number: str, request: Request, t: str = "",
-                ctx: WebContext = Depends(web_context)) -> HTMLResponse:
+async def track(
+    tracking_number: str, request: Request, t: str = "", ctx: WebContext = Depends(web_context)
+) -> HTMLResponse:
     async with ctx.db.read() as session:
         ticket = await get_ticket_by_number(session=session, tracking_number=tracking_number[:32])
         if ticket is None or not t or not hmac.compare_digest(ticket.public_token, t):
@@ -39,8 +45,9 @@ async def track(tracking_number: str, request: Request, t: str = "",
         "created_at": ticket.created_at,
         "updated_at": ticket.updated_at,
         "area": _rough_area(ticket.address),
-        "timeline": [{"at": e.created_at, "what": e.action.replace("-", " "), "note": e.data.get("public_note")}
-                     for e in events],
+        "timeline": [
+            {"at": e.created_at, "what": e.action.replace("-", " "), "note": e.data.get("public_note")} for e in events
+        ],
     }
     response = ctx.templates.TemplateResponse(request, "track.html", {"t": view})
     response.headers["Cache-Control"] = "no-store"

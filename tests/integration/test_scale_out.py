@@ -1,0 +1,51 @@
+"""Two `serve` instances on one PostgreSQL share the pending work; no message is processed or answered twice."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiosmtplib
+
+from gateway.app import Inbox311
+from gateway.settings import Settings
+from storage.models import RawState
+from storage.raw import list_raw
+from storage.tickets import list_tickets
+from tests.gateway.conftest import report, service_settings
+from tests.smtp_sink import SmtpSink
+
+MESSAGES = 120
+
+
+async def test_two_instances_share_the_work_exactly_once(settings: Settings, pg_url: str) -> None:
+    sink = await SmtpSink().start()
+    cfg = service_settings(settings, pg_url, sink.port, worker={"batch_size": 4})
+    one, two = Inbox311(cfg), Inbox311(cfg)
+    await one.start()
+    await two.start(migrate=False)
+    try:
+
+        async def send(svc: Inbox311, n: int) -> None:
+            host, port = svc.smtp_address
+            msg = report(
+                subject=f"Tree down {n}", body=f"A tree fell on {n} Elm St.", message_id=f"<scale{n}@resident.example>"
+            )
+            await aiosmtplib.send(msg, hostname=host, port=port)
+
+        # Everything arrives at instance one; both workers race for it.
+        await asyncio.gather(*(send(one, n) for n in range(MESSAGES)))
+        await sink.handler.wait_for(MESSAGES, within=60)
+        await asyncio.sleep(0.5)  # a duplicate reply, if any, would arrive now
+        async with one.db.read() as session:
+            tickets = await list_tickets(session=session, limit=10 * MESSAGES)
+            raws = await list_raw(session=session, limit=10 * MESSAGES)
+    finally:
+        await one.stop()
+        await two.stop()
+        await sink.stop()
+    assert len(tickets) == MESSAGES
+    assert len({t.tracking_number for t in tickets}) == MESSAGES
+    assert {r.state for r in raws} == {RawState.DONE} and all(r.attempts == 1 for r in raws)
+    replies = [m["In-Reply-To"] for m in sink.handler.messages]
+    assert len(replies) == len(set(replies)) == MESSAGES
+    assert one.worker.processed > 0 and two.worker.processed > 0, "both instances should have taken work"
