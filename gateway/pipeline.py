@@ -79,6 +79,8 @@ class WorkItem:
     ticket_id: int | None = None
     ticket_created: bool = False
     message_row_id: int | None = None
+    bounced_outbox_id: int | None = None  # set by `thread` when the message is a bounce of ours
+    followup_reopened: bool = False
     suppress_reply: str | None = None  # why no automatic reply may go out (auto-submitted, opted out, budget ...)
     rule_hits: list[str] = field(default_factory=list)
     rule_misses: list[str] = field(default_factory=list)

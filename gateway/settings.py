@@ -171,6 +171,27 @@ class WorkerSettings(_Section):
     max_attempts: int = Field(default=3, ge=1)
 
 
+class RepliesSettings(_Section):
+    """Limits on automatic replies: the last line of defence against mail loops we failed to detect."""
+
+    per_sender_per_hour: int = Field(default=5, ge=0)
+    global_per_hour: int = Field(default=5000, ge=0)
+    receipt_interval_minutes: int = Field(default=60, ge=0)
+
+
+class TicketsSettings(_Section):
+    reopen_window_days: int = Field(default=14, ge=0)
+
+
+class EmailInboundSettings(_Section):
+    # What to do with mail whose DMARC (or, without DMARC, SPF and DKIM) verdict from the upstream MTA is "fail":
+    # "reply" as usual, "no-reply" (make the ticket, but never auto-reply to a possibly forged sender), or "hold"
+    # (keep it for staff review before anything happens).
+    auth_failure: Literal["reply", "no-reply", "hold"] = "no-reply"
+    max_attachment_bytes: int = Field(default=10 * 1024 * 1024, ge=0)
+    max_attachments_bytes: int = Field(default=25 * 1024 * 1024, ge=0)
+
+
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -186,6 +207,9 @@ class Settings(_Section):
     tracking: TrackingSettings = TrackingSettings()
     rules: RulesSettings = RulesSettings()
     worker: WorkerSettings = WorkerSettings()
+    replies: RepliesSettings = RepliesSettings()
+    tickets: TicketsSettings = TicketsSettings()
+    email: EmailInboundSettings = EmailInboundSettings()
     logging: LoggingSettings = LoggingSettings()
 
     @field_validator("imap")

@@ -112,7 +112,7 @@ class PipelineWorker:
         return len(rows)
 
     async def drain(self, *, within: float = 30.0) -> int:
-        """Process until nothing is pending (tests, `inbox311 ingest`)."""
+        """Process until nothing is pending or in another task's hands (tests, `inbox311 ingest`)."""
         total = 0
         deadline = time.monotonic() + within
         while time.monotonic() < deadline:
@@ -121,7 +121,7 @@ class PipelineWorker:
             if n == 0:
                 async with self._db.read() as session:
                     counts = await count_raw_by_state(session=session)
-                if counts.get(RawState.PENDING, 0) == 0:
+                if counts.get(RawState.PENDING, 0) == 0 and counts.get(RawState.PROCESSING, 0) == 0:
                     return total
                 await asyncio.sleep(0.05)
         raise TimeoutError(f"raw rows still pending after {within} s")

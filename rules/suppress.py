@@ -5,7 +5,7 @@ RFC 3834 §2: a responder must not answer auto-submitted mail, bounces, or mail 
 
 from __future__ import annotations
 
-from parsers.types import ParsedMessage
+from parsers.types import AuthVerdicts, ParsedMessage
 
 
 def reply_suppressed(
@@ -29,3 +29,17 @@ def reply_suppressed(
     if contact_bounced:
         return "bounced"
     return None
+
+
+def auth_failed(auth: AuthVerdicts | None) -> bool:
+    """Whether the upstream MTA's verdicts say the sender is likely forged.
+
+    DMARC decides when present; without a DMARC verdict, SPF failing with no passing DKIM signature does.
+    """
+    if auth is None:
+        return False
+    if auth.dmarc in ("fail", "reject", "quarantine"):
+        return True
+    if auth.dmarc == "pass":
+        return False
+    return auth.spf in ("fail", "softfail") and auth.dkim != "pass"

@@ -131,3 +131,7 @@ async def next_due_at(*, session: AsyncSession, channels: tuple[str, ...]) -> da
         )
     )
     return found.scalar_one_or_none()
+
+
+async def get_outbox(*, session: AsyncSession, outbox_id: int) -> Outbox | None:
+    return await session.get(Outbox, outbox_id)

@@ -68,7 +68,7 @@ async def create_ticket(*, session: AsyncSession, prefix: str, now: datetime | N
     ticket = Ticket(
         tracking_number=await next_tracking_number(session=session, prefix=prefix, year=now.year),
         public_token=new_token(),
-        reply_token=new_token(9),
+        reply_token=secrets.token_hex(8),  # hex: survives mail systems that lower-case local parts
         created_at=now,
         updated_at=now,
         last_activity_at=now,

@@ -1,30 +1,61 @@
-"""Stage `notify`: queue the resident's acknowledgement in the outbox, in the ticket's own transaction."""
+"""Stage `notify`: queue what the resident is owed, in the ticket's own transaction.
+
+A new ticket gets an acknowledgement; a follow-up gets a short receipt at most once per `receipt_interval_minutes`.
+Nothing goes to machines, to addresses that bounced or opted out, to possibly forged senders (per policy), or past
+the reply budgets.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 from gateway.outbox.compose import compose_email_reply
 from gateway.pipeline import Stage, StageContext, WorkItem
 from parsers.types import Channel
-from rules.suppress import reply_suppressed
-from storage.models import Ticket, TicketStatus
+from rules.suppress import auth_failed, reply_suppressed
+from storage.models import Ticket, TicketStatus, utcnow
 from storage.outbox import enqueue_outbox
+from storage.replies import recent_receipt_sent, take_reply_budget
 from storage.tickets import add_event, get_contact, get_ticket, touch_ticket
 
 log = logging.getLogger(__name__)
 
-# How each channel acknowledges a new ticket: (item, ctx, ticket) -> queues outbox rows. Email is built in; other
-# channels (SMS, web, Open311) register theirs from their own modules.
-Acknowledger = Callable[[WorkItem, StageContext, Ticket], Awaitable[None]]
+# How each channel answers: (item, ctx, ticket, kind) queues outbox rows, kind being "ack" or "receipt". Email is
+# built in; other channels (SMS, web, Open311) register theirs from their own modules.
+Acknowledger = Callable[[WorkItem, StageContext, Ticket, str], Awaitable[None]]
 ACKNOWLEDGERS: dict[Channel, Acknowledger] = {}
 
 
 async def run(item: WorkItem, ctx: StageContext) -> None:
     parsed = item.parsed
-    if parsed is None or item.ticket_id is None or not item.ticket_created:
-        return  # follow-up receipts are decided by the follow-up rules
+    if parsed is None or item.ticket_id is None:
+        return
+    if item.ticket_created:
+        kind = "ack"
+    elif item.thread is not None and item.thread.rule not in ("bounce",) and not parsed.auto_submitted:
+        kind = "receipt"
+    else:
+        return
+    session = ctx.db()
+    ticket = await get_ticket(session=session, ticket_id=item.ticket_id)
+    assert ticket is not None and ticket.id is not None
+    reason = await _suppression(item, ctx, ticket, kind)
+    if reason is not None:
+        item.suppress_reply = reason
+        await add_event(
+            session=session, ticket_id=ticket.id, actor="system", action=f"{kind}-suppressed", data={"reason": reason}
+        )
+        return
+    acknowledge = ACKNOWLEDGERS.get(parsed.channel)
+    if acknowledge is not None:
+        await acknowledge(item, ctx, ticket, kind)
+
+
+async def _suppression(item: WorkItem, ctx: StageContext, ticket: Ticket, kind: str) -> str | None:
+    parsed = item.parsed
+    assert parsed is not None and ticket.id is not None
     session = ctx.db()
     contact = await get_contact(session=session, contact_id=item.contact_id) if item.contact_id else None
     reason = item.suppress_reply or reply_suppressed(
@@ -33,20 +64,23 @@ async def run(item: WorkItem, ctx: StageContext) -> None:
         contact_opted_out=bool(contact and contact.opted_out),
         contact_bounced=bool(contact and contact.bounced),
     )
-    ticket = await get_ticket(session=session, ticket_id=item.ticket_id)
-    assert ticket is not None
-    if reason is not None:
-        item.suppress_reply = reason
-        await add_event(
-            session=session, ticket_id=ticket.id, actor="system", action="ack-suppressed", data={"reason": reason}
+    if reason is None and ctx.settings.email.auth_failure == "no-reply" and auth_failed(parsed.auth):
+        reason = "auth-failed"
+    if reason is None and kind == "receipt":
+        if item.thread is not None and item.thread.flagged:
+            return "not-the-reporter"
+        since = utcnow() - timedelta(minutes=ctx.settings.replies.receipt_interval_minutes)
+        if await recent_receipt_sent(session=session, ticket_id=ticket.id, since=since):
+            return "receipt-recently-sent"
+    if reason is None:
+        r = ctx.settings.replies
+        reason = await take_reply_budget(
+            session=session, address=parsed.sender, per_sender=r.per_sender_per_hour, overall=r.global_per_hour
         )
-        return
-    acknowledge = ACKNOWLEDGERS.get(parsed.channel)
-    if acknowledge is not None:
-        await acknowledge(item, ctx, ticket)
+    return reason
 
 
-async def acknowledge_email(item: WorkItem, ctx: StageContext, ticket: Ticket) -> None:
+async def acknowledge_email(item: WorkItem, ctx: StageContext, ticket: Ticket, kind: str) -> None:
     parsed = item.parsed
     assert parsed is not None and ticket.id is not None
     session = ctx.db()
@@ -56,29 +90,35 @@ async def acknowledge_email(item: WorkItem, ctx: StageContext, ticket: Ticket) -
         settings=ctx.settings,
         templates=templates,
         ticket=ticket,
-        kind="ack",
+        kind=kind,
         to=parsed.sender,
         parsed=parsed,
-        language=ticket.language,
+        language=ticket.language or parsed.language,
+        reopened=item.followup_reopened,
     )
     row = await enqueue_outbox(
         session=session,
         ticket_id=ticket.id,
         channel="email",
-        kind="ack",
+        kind=kind,
         recipient=parsed.sender,
         message_id=message_id,
         payload=payload,
     )
-    await touch_ticket(session=session, ticket_id=ticket.id, status=TicketStatus.ACKNOWLEDGED)
-    await add_event(
-        session=session,
-        ticket_id=ticket.id,
-        actor="system",
-        action="acknowledged",
-        data={"outbox_id": row.id, "channel": "email"},
-        public=True,
-    )
+    if kind == "ack":
+        await touch_ticket(session=session, ticket_id=ticket.id, status=TicketStatus.ACKNOWLEDGED)
+        await add_event(
+            session=session,
+            ticket_id=ticket.id,
+            actor="system",
+            action="acknowledged",
+            data={"outbox_id": row.id, "channel": "email"},
+            public=True,
+        )
+    else:
+        await add_event(
+            session=session, ticket_id=ticket.id, actor="system", action="receipt-queued", data={"outbox_id": row.id}
+        )
 
 
 ACKNOWLEDGERS[Channel.EMAIL] = acknowledge_email

@@ -1,13 +1,27 @@
-"""Stage `ticket`: make a new ticket, or add the message to the ticket it continues, and log what happened."""
+"""Stage `ticket`: make a new ticket, or add the message to the ticket it continues, and log what happened.
+
+Follow-up rules (issue: follow-ups land on the same ticket):
+- from someone other than the reporter: added, flagged for staff, never re-opens a closed ticket by itself;
+- from the reporter on a closed ticket: re-opens it within `[tickets] reopen_window_days`, else starts a new
+  ticket linked to the old one;
+- auto-replies (out-of-office ...) are recorded as such and change nothing; bounces mark the outbox row.
+"""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import timedelta
+
 from gateway.pipeline import Stage, StageContext, WorkItem
 from parsers.types import ParsedMessage
-from storage.models import Contact, TicketStatus
+from storage.attachments import store_attachment
+from storage.models import Contact, Ticket, TicketStatus, utcnow
+from storage.outbox import get_outbox
+from storage.replies import mark_bounced
 from storage.tickets import add_event, add_message, create_ticket, get_or_create_contact, get_ticket, touch_ticket
 
 SUMMARY_CHARS = 120
+CLOSED_STATES = (TicketStatus.RESOLVED, TicketStatus.CLOSED, TicketStatus.REJECTED)
 
 
 def summarise(parsed: ParsedMessage) -> str:
@@ -21,52 +35,133 @@ def summarise(parsed: ParsedMessage) -> str:
 
 async def _contact(item: WorkItem, ctx: StageContext) -> Contact | None:
     parsed = item.parsed
-    if parsed is None or not parsed.sender:
+    if parsed is None or not parsed.sender or parsed.bounce is not None:
         return None
     kind = "phone" if parsed.sender.startswith("+") else "email"
-    return await get_or_create_contact(session=ctx.db(), kind=kind, address=parsed.sender, name=parsed.sender_name)
+    contact = await get_or_create_contact(session=ctx.db(), kind=kind, address=parsed.sender, name=parsed.sender_name)
+    if contact.bounced and not parsed.auto_submitted:
+        contact.bounced = False  # they wrote again: their address works
+        contact.bounce_reason = None
+    if parsed.language and not contact.language:
+        contact.language = parsed.language
+    return contact
+
+
+async def _record_message(item: WorkItem, ctx: StageContext, ticket: Ticket, *, kind: str, flagged: bool) -> None:
+    parsed = item.parsed
+    assert parsed is not None and ticket.id is not None
+    session = ctx.db()
+    message = await add_message(
+        session=session,
+        ticket_id=ticket.id,
+        direction="in",
+        channel=str(parsed.channel),
+        contact_id=item.contact_id,
+        external_id=parsed.message_id,
+        in_reply_to=parsed.in_reply_to,
+        subject=parsed.subject[:1000],
+        body=parsed.body_new,
+        body_full=parsed.body_text,
+        body_html=parsed.body_html,
+        kind=kind,
+        flagged=flagged,
+        raw_id=item.raw_id,
+    )
+    item.message_row_id = message.id
+    for part in parsed.attachments:
+        await store_attachment(
+            session=session,
+            message_id=message.id,
+            filename=part.filename,
+            content_type=part.content_type,
+            data=part.data,
+            lat=part.gps.lat if part.gps else None,
+            lon=part.gps.lon if part.gps else None,
+        )
 
 
 async def run(item: WorkItem, ctx: StageContext) -> None:
     parsed = item.parsed
     if parsed is None:
         return
-    session = ctx.db()
     contact = await _contact(item, ctx)
     item.contact_id = contact.id if contact else None
-
     if item.thread is not None:
-        ticket = await get_ticket(session=session, ticket_id=item.thread.ticket_id)
+        ticket = await get_ticket(session=ctx.db(), ticket_id=item.thread.ticket_id)
         assert ticket is not None
-        item.ticket_id = ticket.id
-        flagged = item.thread.flagged or (contact is not None and ticket.reporter_id not in (None, contact.id))
-        message = await add_message(
-            session=session,
-            ticket_id=ticket.id,
-            direction="in",
-            channel=str(parsed.channel),
-            contact_id=item.contact_id,
-            external_id=parsed.message_id,
-            in_reply_to=parsed.in_reply_to,
-            subject=parsed.subject,
-            body=parsed.body_new,
-            body_full=parsed.body_text,
-            body_html=parsed.body_html,
-            kind="auto-reply" if parsed.auto_submitted else "message",
-            flagged=flagged,
-            raw_id=item.raw_id,
-        )
-        item.message_row_id = message.id
-        await touch_ticket(session=session, ticket_id=ticket.id)
+        if await _add_to_ticket(item, ctx, ticket):
+            return
+        await _create(item, ctx, linked_from=ticket)
+        return
+    await _create(item, ctx, linked_from=None)
+
+
+async def _add_to_ticket(item: WorkItem, ctx: StageContext, ticket: Ticket) -> bool:
+    """Add a follow-up to `ticket`; False when it should start a new ticket instead (closed too long ago)."""
+    parsed = item.parsed
+    assert parsed is not None and item.thread is not None and ticket.id is not None
+    session = ctx.db()
+    rule = item.thread.rule
+    if parsed.bounce is not None:
+        await _record_message(item, ctx, ticket, kind="bounce", flagged=False)
+        outbox = await get_outbox(session=session, outbox_id=item.bounced_outbox_id or 0)
+        if outbox is not None:
+            await mark_bounced(session=session, outbox=outbox, reason=parsed.bounce.reason, hard=parsed.bounce.hard)
         await add_event(
             session=session,
             ticket_id=ticket.id,
-            actor="resident",
-            action="follow-up",
-            data={"rule": item.thread.rule, "message_id": message.id, "flagged": flagged},
+            actor="system",
+            action="bounce",
+            data={
+                "outbox_id": item.bounced_outbox_id,
+                "hard": parsed.bounce.hard,
+                "reason": parsed.bounce.reason[:300],
+            },
         )
-        return
+        return True
+    if parsed.auto_submitted:
+        await _record_message(item, ctx, ticket, kind="auto-reply", flagged=False)
+        await add_event(
+            session=session,
+            ticket_id=ticket.id,
+            actor="system",
+            action="auto-reply",
+            data={"reason": parsed.auto_submitted, "rule": rule},
+        )
+        return True
 
+    from_reporter = item.contact_id is not None and item.contact_id == ticket.reporter_id
+    flagged = item.thread.flagged or not from_reporter
+    item.thread = replace(item.thread, flagged=flagged)
+    if ticket.status in CLOSED_STATES and not flagged:
+        closed_at = ticket.closed_at or ticket.updated_at
+        if utcnow() - closed_at > timedelta(days=ctx.settings.tickets.reopen_window_days):
+            return False
+    item.ticket_id = ticket.id
+    await _record_message(item, ctx, ticket, kind="message", flagged=flagged)
+    reopen = ticket.status in CLOSED_STATES and not flagged
+    await touch_ticket(
+        session=session,
+        ticket_id=ticket.id,
+        **({"status": TicketStatus.ACKNOWLEDGED, "closed_at": None} if reopen else {}),
+    )
+    item.followup_reopened = reopen
+    await add_event(
+        session=session,
+        ticket_id=ticket.id,
+        actor="resident",
+        action="follow-up",
+        data={"rule": rule, "message_id": item.message_row_id, "flagged": flagged},
+    )
+    if reopen:
+        await add_event(session=session, ticket_id=ticket.id, actor="resident", action="reopened", public=True)
+    return True
+
+
+async def _create(item: WorkItem, ctx: StageContext, *, linked_from: Ticket | None) -> None:
+    parsed = item.parsed
+    assert parsed is not None
+    session = ctx.db()
     c = item.classification
     loc = item.location
     ticket = await create_ticket(
@@ -81,37 +176,29 @@ async def run(item: WorkItem, ctx: StageContext) -> None:
         category_decided_by=c.decided_by if c else None,
         department=c.department if c else None,
         priority=c.priority if c else "normal",
-        address=loc.text if loc else None,
+        address=loc.text[:500] if loc else None,
         lat=loc.point.lat if loc and loc.point else None,
         lon=loc.point.lon if loc and loc.point else None,
         location_source=loc.kind if loc else None,
         location_confidence=loc.confidence if loc else None,
         reporter_id=item.contact_id,
         language=parsed.language,
+        linked_from_id=linked_from.id if linked_from else None,
     )
+    item.thread = None
     item.ticket_id = ticket.id
     item.ticket_created = True
-    message = await add_message(
-        session=session,
-        ticket_id=ticket.id,
-        direction="in",
-        channel=str(parsed.channel),
-        contact_id=item.contact_id,
-        external_id=parsed.message_id,
-        in_reply_to=parsed.in_reply_to,
-        subject=parsed.subject,
-        body=parsed.body_new,
-        body_full=parsed.body_text,
-        body_html=parsed.body_html,
-        raw_id=item.raw_id,
-    )
-    item.message_row_id = message.id
+    await _record_message(item, ctx, ticket, kind="message", flagged=False)
     await add_event(
         session=session,
         ticket_id=ticket.id,
         actor="system",
         action="created",
-        data={"raw_id": item.raw_id, "channel": str(parsed.channel)},
+        data={
+            "raw_id": item.raw_id,
+            "channel": str(parsed.channel),
+            **({"linked_from": linked_from.tracking_number} if linked_from else {}),
+        },
         public=True,
     )
     if c is not None:

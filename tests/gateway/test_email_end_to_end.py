@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import asyncio
+
 import aiosmtplib
 import httpx
 
@@ -62,16 +64,25 @@ async def test_redelivery_makes_no_second_ticket(service: Inbox311, sink: SmtpSi
     assert len(sink.handler.envelopes) == 1
 
 
-async def test_reply_to_ack_lands_on_same_ticket(service: Inbox311, sink: SmtpSink) -> None:
+async def test_reply_to_ack_lands_on_same_ticket_with_one_receipt(service: Inbox311, sink: SmtpSink) -> None:
     host, port = service.smtp_address
     await aiosmtplib.send(report(), hostname=host, port=port)
     [ack] = await sink.handler.wait_for(1)
-    follow = report(subject=ack["Subject"], body="It is getting bigger.", message_id="<r2@resident.example>")
-    follow["In-Reply-To"] = ack["Message-ID"]
-    follow.replace_header("Subject", "Re: " + ack["Subject"])
-    await aiosmtplib.send(follow, hostname=host, port=port)
+    for n in (2, 3):
+        follow = report(
+            subject="Re: " + ack["Subject"],
+            body=f"Update {n}: it is getting bigger.",
+            message_id=f"<r{n}@resident.example>",
+        )
+        follow["In-Reply-To"] = ack["Message-ID"]
+        await aiosmtplib.send(follow, hostname=host, port=port)
     await service.worker.drain()
+    _, receipt = await sink.handler.wait_for(2)
     async with service.db.read() as session:
         tickets = await list_tickets(session=session)
     assert len(tickets) == 1
-    assert len(sink.handler.envelopes) == 1  # no second acknowledgement for a follow-up
+    assert receipt["In-Reply-To"] == "<r2@resident.example>"
+    assert tickets[0].tracking_number in receipt["Subject"]
+    assert "added your message" in receipt.get_payload(decode=True).decode()
+    await asyncio.sleep(0.3)
+    assert len(sink.handler.envelopes) == 2  # one receipt per hour at most: none for the third message

@@ -1,0 +1,75 @@
+"""Queries behind the reply rules: budgets per address and overall, receipts already sent, bounces of our mail."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Contact, Outbox, OutboxState, ReplyBudget, utcnow
+
+EVERYONE = "*"  # the budget row that counts all automatic replies together
+
+
+async def _count_reply(session: AsyncSession, address: str, window: datetime) -> int:
+    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    stmt = (
+        insert(ReplyBudget)
+        .values(address=address, window_start=window, count=1)
+        .on_conflict_do_update(index_elements=["address", "window_start"], set_={"count": ReplyBudget.count + 1})
+        .returning(ReplyBudget.count)
+    )
+    return (await session.execute(stmt)).scalar_one()
+
+
+async def take_reply_budget(
+    *, session: AsyncSession, address: str, per_sender: int, overall: int, now: datetime | None = None
+) -> str | None:
+    """Count one automatic reply to `address` in this hour; the reason code when a budget is spent, else None."""
+    window = (now or utcnow()).replace(minute=0, second=0, microsecond=0)
+    if await _count_reply(session, address.lower(), window) > per_sender:
+        return "budget:sender"
+    if await _count_reply(session, EVERYONE, window) > overall:
+        return "budget:global"
+    return None
+
+
+async def recent_receipt_sent(*, session: AsyncSession, ticket_id: int, since: datetime) -> bool:
+    found = await session.execute(
+        select(Outbox.id)
+        .where(Outbox.ticket_id == ticket_id, Outbox.kind == "receipt", Outbox.created_at >= since)
+        .limit(1)
+    )
+    return found.first() is not None
+
+
+async def find_outbox_by_message_id(*, session: AsyncSession, message_id: str) -> Outbox | None:
+    found = await session.execute(select(Outbox).where(Outbox.message_id == message_id).limit(1))
+    return found.scalar_one_or_none()
+
+
+async def find_recent_outbox_to(*, session: AsyncSession, recipient: str, within: timedelta) -> Outbox | None:
+    """Our latest email to `recipient` (bounces that do not quote our Message-ID are matched this way)."""
+    found = await session.execute(
+        select(Outbox)
+        .where(Outbox.recipient == recipient.lower(), Outbox.channel == "email", Outbox.created_at >= utcnow() - within)
+        .order_by(Outbox.id.desc())
+        .limit(1)
+    )
+    return found.scalar_one_or_none()
+
+
+async def mark_bounced(*, session: AsyncSession, outbox: Outbox, reason: str, hard: bool) -> None:
+    """The outbox row bounced; after a hard bounce its recipient gets no more mail until they write again."""
+    await session.execute(
+        update(Outbox).where(Outbox.id == outbox.id).values(state=OutboxState.BOUNCED, error=reason[:2000])
+    )
+    if hard:
+        await session.execute(
+            update(Contact)
+            .where(Contact.kind == "email", Contact.address == outbox.recipient.lower())
+            .values(bounced=True, bounce_reason=reason[:500], updated_at=utcnow())
+        )
