@@ -5,17 +5,15 @@ BIN := $(VENV)/bin
 
 .PHONY: run test venv lint migration bench model
 
-$(BIN)/python:
-	$(PY) -m venv $(VENV)
-
-venv: $(BIN)/python
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -r requirements.lock
-	$(BIN)/python -m pip install -q --no-deps -e .
+# Create .venv (python3.11) and install requirements.lock + this project (editable); a stamp in .venv makes
+# the second run a no-op. A lock older than pyproject.toml's dependencies is refused: run `bash .ci/lock`.
+venv:
+	PYTHON=$(PY) bash .ci/venv requirements.lock
 
 run: venv
 	$(BIN)/inbox311 serve $(if $(CONFIG),--config $(CONFIG),)
 
+# Everything CI does: Debian packages, venv from requirements-test.lock, servers, ruff, pytest.
 test:
 	bash .ci/run
 
@@ -23,8 +21,5 @@ lint:
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
 # Add a schema revision after changing storage/models.py: make migration MSG="add thing"
-migration:  
+migration:
 	$(BIN)/python -m storage.migrations.autogen "$(MSG)"
-	rm -f /tmp/inbox311-autogen.db
-	$(BIN)/python -c "from storage.db import upgrade_sync; upgrade_sync('sqlite+aiosqlite:////tmp/inbox311-autogen.db')"
-	$(BIN)/alembic -x url=sqlite+aiosqlite:////tmp/inbox311-autogen.db -c storage/migrations/alembic.ini revision --autogenerate -m "$(MSG)"

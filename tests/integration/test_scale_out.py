@@ -28,7 +28,10 @@ async def test_two_instances_share_the_work_exactly_once(settings: Settings, pg_
         async def send(svc: Inbox311, n: int) -> None:
             host, port = svc.smtp_address
             msg = report(
-                subject=f"Tree down {n}", body=f"A tree fell on {n} Elm St.", message_id=f"<scale{n}@resident.example>"
+                subject=f"Tree down {n}",
+                body=f"A tree fell on {n} Elm St.",
+                message_id=f"<scale{n}@resident.example>",
+                sender=f"r{n}@resident.example",
             )
             await aiosmtplib.send(msg, hostname=host, port=port)
 

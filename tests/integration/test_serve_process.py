@@ -45,7 +45,7 @@ class ServeProcess:
             stderr=self.log.open("ab"),
             env=env,
         )
-        for _ in range(200):
+        for _ in range(1200):  # start-up loads the classifier model; allow for a busy machine
             if "http: listening" in self.log.read_text():
                 return
             assert self.proc.poll() is None, self.log.read_text()
@@ -63,7 +63,10 @@ class ServeProcess:
 
     async def send(self, n: int) -> None:
         msg = report(
-            subject=f"Graffiti {n}", body=f"Tags on the wall at {n} Main St.", message_id=f"<proc{n}@resident.example>"
+            subject=f"Graffiti {n}",
+            body=f"Tags on the wall at {n} Main St.",
+            message_id=f"<proc{n}@resident.example>",
+            sender=f"r{n}@resident.example",
         )
         await aiosmtplib.send(msg, hostname="127.0.0.1", port=self.smtp_port)
 
@@ -93,7 +96,7 @@ async def test_sigterm_stops_cleanly_after_logging_listeners(tmp_path: Path, pro
     log = serve.log.read_text()
     assert "smtp: listening on 127.0.0.1" in log and "http: listening on 127.0.0.1" in log
     assert log.count("smtp: accepted raw=") == 10
-    assert "jane@resident.example" not in log  # addresses are redacted
+    assert "r1@resident.example" not in log and "r***@resident.example" in log  # addresses are redacted
     assert "inbox311: stopped" in log
     await sink.stop()
 
