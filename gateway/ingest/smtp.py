@@ -40,6 +40,11 @@ def message_id_of(raw: bytes) -> str | None:
     return value[:490] or None
 
 
+def _envelope_sender(envelope: Envelope) -> bytes:
+    sender = str(envelope.mail_from or "").strip().strip("<>")
+    return "".join(ch for ch in sender if ch.isprintable() and ch not in "<>\r\n").encode("utf-8", "replace")
+
+
 def idempotency_key(raw: bytes, message_id: str | None) -> str:
     if message_id:
         return f"mid:{message_id}"
@@ -72,6 +77,8 @@ class SmtpIngestHandler:
         if isinstance(raw, str):  # only when decode_data=True, which we never set
             raw = raw.encode("utf-8", "surrogateescape")
         message_id = message_id_of(raw)
+        # As the final delivery agent we record the envelope sender (RFC 5321 §4.4): "<>" marks a bounce.
+        raw = b"Return-Path: <" + _envelope_sender(envelope) + b">\r\n" + raw
         item = NewRaw(
             channel="email",
             source="smtp",

@@ -26,6 +26,10 @@ log = logging.getLogger(__name__)
 # built in; other channels (SMS, web, Open311) register theirs from their own modules.
 Acknowledger = Callable[[WorkItem, StageContext, Ticket, str], Awaitable[None]]
 ACKNOWLEDGERS: dict[Channel, Acknowledger] = {}
+# What other systems are owed when a ticket is created, whatever its channel (e.g. forwarding to an upstream Open311
+# system); each queues its outbox rows in this transaction. Reply suppression is about residents, not these.
+TicketHook = Callable[[WorkItem, StageContext, Ticket], Awaitable[None]]
+ON_TICKET_CREATED: list[TicketHook] = []
 
 
 async def run(item: WorkItem, ctx: StageContext) -> None:
@@ -41,6 +45,9 @@ async def run(item: WorkItem, ctx: StageContext) -> None:
     session = ctx.db()
     ticket = await get_ticket(session=session, ticket_id=item.ticket_id)
     assert ticket is not None and ticket.id is not None
+    if kind == "ack":
+        for hook in ON_TICKET_CREATED:
+            await hook(item, ctx, ticket)
     reason = await _suppression(item, ctx, ticket, kind)
     if reason is not None:
         item.suppress_reply = reason

@@ -136,7 +136,7 @@ async def test_empty_message_is_quarantined_with_reason(settings: Settings, sqli
         await svc.worker.drain()
         async with svc.db.read() as session:
             [raw] = await list_raw(session=session)
-        assert raw.state == RawState.QUARANTINED and raw.reason.startswith("parse: parse-")
+        assert raw.state == RawState.QUARANTINED and raw.reason == "parse: empty: no subject, no text and no attachments"
         assert svc.smtp.running and svc.worker.running
     finally:
         await svc.stop()
