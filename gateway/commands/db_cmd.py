@@ -6,7 +6,6 @@ import argparse
 from collections.abc import Callable
 
 from gateway.settings import Settings
-from storage.db import upgrade
 
 
 def register(sub: argparse._SubParsersAction, add_config: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -18,6 +17,8 @@ def register(sub: argparse._SubParsersAction, add_config: Callable[[argparse.Arg
 
 
 async def _upgrade(_args: argparse.Namespace, settings: Settings) -> int:
+    from storage.db import upgrade
+
     await upgrade(settings.database.url)
     print("database is up to date")
     return 0

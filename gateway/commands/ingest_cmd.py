@@ -6,14 +6,13 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from gateway.app import build_services
-from gateway.ingest.files import FileIngestError, count_messages, iter_messages
-from gateway.ingest.smtp import idempotency_key, message_id_of
 from gateway.settings import Settings
-from gateway.worker import PipelineWorker
-from storage.db import Database, upgrade
-from storage.raw import NewRaw, store_raw_batch
+
+if TYPE_CHECKING:
+    from storage.db import Database
+    from storage.raw import NewRaw
 
 BATCH = 200
 
@@ -45,6 +44,14 @@ class _Progress:
 
 
 async def _ingest(args: argparse.Namespace, settings: Settings) -> int:
+    # heavy imports here, not at module level: every `inbox311` verb imports every command module
+    from gateway.app import build_services
+    from gateway.ingest.files import FileIngestError, count_messages, iter_messages
+    from gateway.ingest.smtp import idempotency_key, message_id_of
+    from gateway.worker import PipelineWorker
+    from storage.db import Database, upgrade
+    from storage.raw import NewRaw
+
     await upgrade(settings.database.url)
     db = Database(settings.database.url)
     worker = PipelineWorker(db, build_services(settings))
@@ -86,6 +93,8 @@ async def _ingest(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _store(db: Database, batch: list[NewRaw]) -> tuple[int, int]:
+    from storage.raw import store_raw_batch
+
     async with db.write() as session:
         results = await store_raw_batch(session=session, items=batch)
     new = sum(1 for r in results if not r.duplicate)

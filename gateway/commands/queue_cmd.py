@@ -9,10 +9,7 @@ from collections.abc import Callable
 from gateway.commands.tickets_cmd import render_table
 from gateway.redact import redact
 from gateway.settings import Settings
-from storage.db import Database
 from storage.models import RawState
-from storage.outbox import list_outbox
-from storage.raw import list_raw, requeue_raw
 
 
 def register(sub: argparse._SubParsersAction, add_config: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -50,6 +47,9 @@ def _print(rows: list[dict], columns: tuple[str, ...], fmt: str, empty: str) -> 
 
 
 async def _outbox_list(args: argparse.Namespace, settings: Settings) -> int:
+    from storage.db import Database
+    from storage.outbox import list_outbox
+
     db = Database(settings.database.url)
     try:
         async with db.read() as session:
@@ -80,6 +80,9 @@ async def _outbox_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _raw_list(args: argparse.Namespace, settings: Settings) -> int:
+    from storage.db import Database
+    from storage.raw import list_raw
+
     db = Database(settings.database.url)
     try:
         async with db.read() as session:
@@ -110,6 +113,9 @@ async def _raw_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _raw_replay(args: argparse.Namespace, settings: Settings) -> int:
+    from storage.db import Database
+    from storage.raw import requeue_raw
+
     db = Database(settings.database.url)
     try:
         async with db.write() as session:

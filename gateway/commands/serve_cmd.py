@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from gateway.app import serve
 from gateway.settings import Settings
 
 
@@ -16,4 +15,7 @@ def register(sub: argparse._SubParsersAction, add_config: Callable[[argparse.Arg
 
 
 async def _serve(_args: argparse.Namespace, settings: Settings) -> int:
+    # heavy imports here, not at module level: every `inbox311` verb imports every command module
+    from gateway.app import serve
+
     return await serve(settings)

@@ -8,8 +8,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from gateway.settings import Settings
-from storage.db import Database
-from storage.tickets import list_tickets
 
 COLUMNS = ("tracking_number", "status", "channel", "category", "summary", "created_at")
 
@@ -42,6 +40,10 @@ def render_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], *, max_
 
 
 async def _list(args: argparse.Namespace, settings: Settings) -> int:
+    # heavy imports here, not at module level: every `inbox311` verb imports every command module
+    from storage.db import Database
+    from storage.tickets import list_tickets
+
     db = Database(settings.database.url)
     try:
         async with db.read() as session:

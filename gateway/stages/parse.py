@@ -28,7 +28,11 @@ def register_enricher(channel: Channel, enricher: Enricher) -> None:
 
 
 def _has_content(parsed: ParsedMessage) -> bool:
-    return bool(parsed.subject.strip() or parsed.body_text.strip() or parsed.attachments or parsed.media)
+    """Anything a report can be made of: words, a photo, media to fetch, or a shared location."""
+    shared_location = any(name == "latitude" for name, _ in parsed.extra)
+    return bool(
+        parsed.subject.strip() or parsed.body_text.strip() or parsed.attachments or parsed.media or shared_location
+    )
 
 
 @cache

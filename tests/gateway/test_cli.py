@@ -1,0 +1,71 @@
+"""The `inbox311` verbs as a user runs them: ingest files idempotently, list tickets and the outbox."""
+
+from __future__ import annotations
+
+import json
+import mailbox
+import subprocess
+import sys
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+
+def inbox311(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "gateway", *args, "--config", str(config)],
+                          capture_output=True, text=True, timeout=300)
+
+
+def message(n: int) -> EmailMessage:
+    m = EmailMessage()
+    m["From"] = f"Resident {n} <r{n}@resident.example>"
+    m["To"] = "reports@city.example"
+    m["Subject"] = f"Streetlight out on block {n}"
+    m["Message-ID"] = f"<cli{n}@resident.example>"
+    m.set_content(f"The light in front of {n} Oak Ave has been out for a week.")
+    return m
+
+
+@pytest.fixture
+def config(tmp_path: Path, sqlite_url: str) -> Path:
+    path = tmp_path / "inbox311.toml"
+    path.write_text(f'[database]\nurl = "{sqlite_url}"\n')
+    return path
+
+
+def test_ingest_eml_mbox_and_maildir_idempotently(tmp_path: Path, config: Path) -> None:
+    eml = tmp_path / "one.eml"
+    eml.write_bytes(message(1).as_bytes())
+    box = mailbox.mbox(tmp_path / "two.mbox")
+    box.add(message(2))
+    box.add(message(3))
+    box.flush()
+    maildir = mailbox.Maildir(tmp_path / "Maildir")
+    maildir.add(message(4))
+    maildir.add(message(1))  # the same message as one.eml
+
+    first = inbox311(config, "ingest", str(eml), str(tmp_path / "two.mbox"), str(tmp_path / "Maildir"))
+    assert first.returncode == 0, first.stderr
+    assert "stored 4 new message(s), 1 already known, 4 processed" in first.stdout
+    again = inbox311(config, "ingest", str(tmp_path / "two.mbox"), str(eml))
+    assert "stored 0 new message(s), 3 already known, 0 processed" in again.stdout
+
+    listed = json.loads(inbox311(config, "tickets", "list", "--format", "json").stdout)
+    assert sorted(t["summary"] for t in listed) == [f"Streetlight out on block {n}" for n in (1, 2, 3, 4)]
+    assert set(listed[0]) == {"tracking_number", "status", "channel", "category", "summary", "created_at"}
+    assert {t["channel"] for t in listed} == {"email"}
+
+    table = inbox311(config, "tickets", "list", "--format", "table").stdout.splitlines()
+    assert table[0].split() == ["TRACKING_NUMBER", "STATUS", "CHANNEL", "CATEGORY", "SUMMARY", "CREATED_AT"]
+    assert len(table) == 5
+
+    outbox = inbox311(config, "outbox", "list", "--format", "json")
+    rows = json.loads(outbox.stdout)
+    assert len(rows) == 4 and {r["state"] for r in rows} == {"pending"}  # sent by a running `serve`
+    assert all("@resident.example" in r["recipient"] and r["recipient"].startswith(("r***",)) for r in rows)
+
+
+def test_ingest_missing_file_fails_clearly(tmp_path: Path, config: Path) -> None:
+    out = inbox311(config, "ingest", str(tmp_path / "nope.eml"))
+    assert out.returncode == 1 and "nope.eml: no such file or directory" in out.stderr
