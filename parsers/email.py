@@ -21,6 +21,7 @@ from parsers.bounce import detect_bounce
 from parsers.email_parts import BodyParts, collect_parts
 from parsers.headers import decode_words, first_message_id, message_ids, parse_addresses, parse_date
 from parsers.language import guess_language
+from parsers.received import mail_loop
 from parsers.reply import strip_reply
 from parsers.types import Channel, ParsedMessage
 
@@ -148,6 +149,9 @@ def _parse(data: bytes, limits: AttachmentLimits, trusted_authserv_ids: Iterable
     headers = {name: values[0] for name, values in index.items()}
     if not _MESSAGE_HEADERS.intersection(headers):
         raise EmailParseError("not-a-message", "no RFC 5322 header fields")
+    loop = mail_loop(index.get("received", ()))
+    if loop:  # kept in quarantine, never answered: an answer would only feed the loop
+        raise EmailParseError("mail-loop", loop)
     defects = repairs + _defect_names(message)
 
     senders = parse_addresses(headers.get("from")) or parse_addresses(headers.get("sender"))
