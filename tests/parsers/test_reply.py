@@ -114,7 +114,8 @@ def test_huge_and_pathological_bodies_stay_fast(file: str) -> None:
     text = _text_file("github_email_reply_parser", file)
     started = time.perf_counter()
     strip_reply(text, "en")
-    assert time.perf_counter() - started < 1.0
+    # Not a speed test: catastrophic regex backtracking would take minutes; normal runs take milliseconds.
+    assert time.perf_counter() - started < 5.0
 
 
 # Quote headers as the common clients write them in the languages the issue names; the reply is always "Hola".
