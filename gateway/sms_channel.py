@@ -15,6 +15,7 @@ import dataclasses
 import logging
 from datetime import timedelta
 
+from gateway.ack_events import record_answer_queued
 from gateway.pipeline import Reject, StageContext, ThreadMatch, WorkItem
 from gateway.sms_commands import enqueue_sms, handle_sms_command, reply_address
 from gateway.sms_media import describe_failures, fetch_media
@@ -24,7 +25,7 @@ from parsers.types import Channel, Location, ParsedMessage
 from rules.threading import find_tracking_numbers
 from storage.models import Ticket, TicketStatus
 from storage.sms import find_conversation_ticket, find_phone_contact, is_ticket_party, update_ticket_location
-from storage.tickets import add_event, get_ticket_by_number, touch_ticket
+from storage.tickets import add_event, get_ticket_by_number
 
 log = logging.getLogger(__name__)
 
@@ -177,21 +178,7 @@ async def acknowledge_sms(item: WorkItem, ctx: StageContext, ticket: Ticket, kin
         duplicate_of=item.duplicate_of,
     )
     session = ctx.db()
-    if kind == "ack":
-        await touch_ticket(session=session, ticket_id=ticket.id, status=TicketStatus.ACKNOWLEDGED)
-        await add_event(
-            session=session,
-            ticket_id=ticket.id,
-            actor="system",
-            action="acknowledged",
-            data={"outbox_id": row.id, "channel": "sms", "segments": row.payload["segments"]},
-            public=True,
-        )
-    else:
-        await add_event(
-            session=session,
-            ticket_id=ticket.id,
-            actor="system",
-            action="receipt-queued",
-            data={"outbox_id": row.id, "channel": "sms"},
-        )
+    await record_answer_queued(
+        session=session, ticket_id=ticket.id, kind=kind, outbox_id=row.id, channel="sms",
+        segments=row.payload["segments"],
+    )  # fmt: skip

@@ -5,15 +5,15 @@ the resident stated, and how the ticket is acknowledged (email, or a text when o
 
 from __future__ import annotations
 
+from gateway.ack_events import record_answer_queued
 from gateway.outbox.compose import compose_email_reply
 from gateway.outbox.sms_compose import compose_sms
 from gateway.pipeline import Reject, Services, StageContext, WorkItem
 from parsers.types import Channel, Classification, ParsedMessage
 from parsers.webform import WebFormParseError, extra_value, parse_web_report, stated_locations
 from rules.routing import route_category
-from storage.models import Ticket, TicketStatus
+from storage.models import Ticket
 from storage.outbox import enqueue_outbox
-from storage.tickets import add_event, touch_ticket
 
 DECIDED_BY = "resident-choice"  # shown to staff: the category was picked on the form, not found by a rule
 
@@ -105,13 +105,4 @@ async def acknowledge_web(item: WorkItem, ctx: StageContext, ticket: Ticket, kin
         message_id=message_id,
         payload=payload,
     )
-    if kind == "ack":
-        await touch_ticket(session=session, ticket_id=ticket.id, status=TicketStatus.ACKNOWLEDGED)
-        await add_event(
-            session=session,
-            ticket_id=ticket.id,
-            actor="system",
-            action="acknowledged",
-            data={"outbox_id": row.id, "channel": channel},
-            public=True,
-        )
+    await record_answer_queued(session=session, ticket_id=ticket.id, kind=kind, outbox_id=row.id, channel=channel)

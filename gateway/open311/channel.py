@@ -6,6 +6,7 @@ Importing this module registers the hooks (the web route and the upstream sender
 
 from __future__ import annotations
 
+from gateway.ack_events import record_answer_queued
 from gateway.open311.forward import enqueue_forward
 from gateway.open311.inbound import extra_value, parse_open311, stated_locations
 from gateway.open311.services import load_catalog
@@ -16,9 +17,8 @@ from gateway.stages.extract import STATED_LOCATIONS
 from gateway.stages.notify import ACKNOWLEDGERS, ON_TICKET_CREATED
 from gateway.stages.parse import register_parser
 from parsers.types import Channel, Classification, ParsedMessage
-from storage.models import Ticket, TicketStatus
+from storage.models import Ticket
 from storage.outbox import enqueue_outbox
-from storage.tickets import add_event, touch_ticket
 
 
 def classify_by_service_code(parsed: ParsedMessage, services: Services) -> Classification | None:
@@ -44,13 +44,9 @@ async def acknowledge_open311(item: WorkItem, ctx: StageContext, ticket: Ticket,
         row = await enqueue_outbox(session=session, ticket_id=ticket.id, channel="email", kind=kind,
                                    recipient=parsed.sender, message_id=message_id, payload=payload)  # fmt: skip
         outbox_id = row.id
-    if kind == "ack":
-        await touch_ticket(session=session, ticket_id=ticket.id, status=TicketStatus.ACKNOWLEDGED)
-        await add_event(session=session, ticket_id=ticket.id, actor="system", action="acknowledged",
-                        data={"outbox_id": outbox_id, "channel": "open311"}, public=True)  # fmt: skip
-    elif outbox_id is not None:
-        await add_event(session=session, ticket_id=ticket.id, actor="system", action="receipt-queued",
-                        data={"outbox_id": outbox_id})  # fmt: skip
+    if kind == "ack" or outbox_id is not None:
+        await record_answer_queued(session=session, ticket_id=ticket.id, kind=kind, outbox_id=outbox_id,
+                                   channel="open311")  # fmt: skip
 
 
 def register() -> None:
