@@ -16,13 +16,17 @@ from typing import Any
 import uvicorn
 from sqlalchemy import text
 
+from gateway.ingest.imap import ImapIngestor
 from gateway.ingest.smtp import SmtpListener
 from gateway.ingest.writer import RawWriter
 from gateway.metrics import Metrics
 from gateway.outbox.email import SmtpSender
+from gateway.outbox.open311 import Open311Sender
+from gateway.outbox.sms import TwilioSender
 from gateway.outbox.templates import build_templates
 from gateway.outbox.worker import OutboxWorker, Sender
 from gateway.pipeline import Services
+from gateway.scheduler import Scheduler
 from gateway.settings import ConfigError, Settings
 from gateway.web.app import build_page_templates, create_web_app
 from gateway.web.deps import WebContext
@@ -44,7 +48,7 @@ class _EmbeddedUvicorn(uvicorn.Server):
 
 def build_services(settings: Settings) -> Services:
     """Load the long-lived helpers once: templates, classifier, locator."""
-    services = Services(settings=settings, templates=build_templates())
+    services = Services(settings=settings, templates=build_templates(settings.replies.templates_dir or None))
     _load_understanding(services)
     return services
 
@@ -63,16 +67,12 @@ def _load_understanding(services: Services) -> None:
         except RuleConfigError as exc:  # a bad rules file or model stops the start with one line
             raise ConfigError(str(exc)) from None
     try:
-        from parsers.location import extract_locations
+        from gateway.geocoding import build_geocoder
+        from parsers.location import TextLocator
     except ImportError:
         return
-
-    class _Locator:
-        def locate(self, message: Any) -> list[Any]:
-            gps = [a.gps for a in message.attachments if a.gps is not None]
-            return extract_locations(message.subject, message.body_new or message.body_text, gps)
-
-    services.locator = _Locator()
+    services.locator = TextLocator()  # subject, new words, photo GPS, a phone's shared location
+    services.geocoder = build_geocoder(services.settings.geocoder)  # ConfigError for an unreadable street list
 
 
 class Inbox311:
@@ -94,6 +94,10 @@ class Inbox311:
             metrics=self.metrics,
         )
         self.smtp = SmtpListener(settings.smtp, self.writer, self.metrics) if settings.smtp.enabled else None
+        self.imap = [
+            ImapIngestor(account, db=self.db, writer=self.writer, metrics=self.metrics) for account in settings.imap
+        ]
+        self.scheduler = Scheduler(settings, self.db, services=self.services)
         self.web_ctx = WebContext(
             settings=settings,
             db=self.db,
@@ -101,7 +105,7 @@ class Inbox311:
             services=self.services,
             templates=build_page_templates(),
             health=self.health,
-            parts={"writer": self.writer, "worker": self.worker, "outbox": self.outbox},
+            parts={"writer": self.writer, "worker": self.worker, "outbox": self.outbox, "imap": self.imap},
         )
         self.web_app = create_web_app(self.web_ctx)
         self.worker.on_committed = self.outbox.wake  # acknowledgements go out at once, not at the next poll
@@ -109,7 +113,10 @@ class Inbox311:
         self._http_task: asyncio.Task[None] | None = None
 
     def _senders(self) -> list[Sender]:
-        return [SmtpSender(self.settings.outbound.email)]
+        senders: list[Sender] = [SmtpSender(self.settings.outbound.email), Open311Sender(self.settings, self.db)]
+        if self.settings.twilio.account_sid:
+            senders.append(TwilioSender(self.settings, self.db))
+        return senders
 
     # ---- lifecycle --------------------------------------------------------------------------------------------
 
@@ -119,8 +126,11 @@ class Inbox311:
         self.writer.start()
         await self.worker.start()
         await self.outbox.start()
+        self.scheduler.start()
         if self.smtp is not None:
             await self.smtp.start()
+        for ingestor in self.imap:  # each connects in the background; a failing mailbox does not stop the start
+            await ingestor.start()
         if self.settings.http.enabled:
             await self._start_http()
 
@@ -150,6 +160,9 @@ class Inbox311:
         if self._http is not None and self._http_task is not None:
             self._http.should_exit = True
             await self._http_task
+        # Mailboxes before the writer: an ingestor finishes the batch in hand (store, move, checkpoint) first.
+        await asyncio.gather(*(ingestor.stop() for ingestor in self.imap))
+        await self.scheduler.stop()
         await self.writer.stop()
         await self.worker.stop()
         await self.outbox.stop()
@@ -190,6 +203,12 @@ class Inbox311:
             ok = False
         if not self.outbox.running:
             ok = False
+        if self.imap:
+            details["imap"] = {i.account.name: i.state.as_dict() | {"running": i.running} for i in self.imap}
+            # a mailbox that cannot be read (refused login, server gone) degrades the service; one still
+            # connecting for the first time does not
+            if any(not i.running or (i.state.last_error and not i.state.connected) for i in self.imap):
+                ok = False
         return ok, details
 
 

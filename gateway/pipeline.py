@@ -16,7 +16,7 @@ from jinja2 import Environment
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.settings import Settings
-from parsers.types import Channel, Classification, Location, ParsedMessage
+from parsers.types import Channel, Classification, GeoPoint, Location, ParsedMessage
 
 PIPELINE: tuple[str, ...] = ("parse", "extract", "classify", "thread", "ticket", "notify")
 
@@ -84,6 +84,16 @@ class WorkItem:
     suppress_reply: str | None = None  # why no automatic reply may go out (auto-submitted, opted out, budget ...)
     rule_hits: list[str] = field(default_factory=list)
     rule_misses: list[str] = field(default_factory=list)
+    question: Question | None = None  # what the acknowledgement asks (a missing location or category)
+    duplicate_of: str | None = None  # tracking number of the open ticket this new report was linked to
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    """One short question the acknowledgement asks about a field the report left out ("location", "category")."""
+
+    field: str
+    text: str
 
 
 class Classifier(Protocol):
@@ -94,6 +104,12 @@ class Locator(Protocol):
     def locate(self, message: ParsedMessage) -> list[Location]: ...
 
 
+class Geocoder(Protocol):
+    """Address text -> point, without blocking the loop (see gateway.geocoding)."""
+
+    async def geocode_async(self, text: str) -> GeoPoint | None: ...
+
+
 @dataclass(slots=True)
 class Services:
     """What stages may use besides the message: settings and the long-lived, loaded-once helpers."""
@@ -101,6 +117,7 @@ class Services:
     settings: Settings
     classifier: Classifier | None = None
     locator: Locator | None = None
+    geocoder: Geocoder | None = None
     templates: Environment | None = None  # reply templates (gateway.outbox.templates)
 
 

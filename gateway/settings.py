@@ -97,6 +97,7 @@ class ImapAccountSettings(_Section):
     tls: Literal["ssl", "starttls", "plain"] = "ssl"
     username: str
     password: str = ""
+    password_file: str = ""  # read at each login: a secrets mount keeps the password out of the config
     auth: Literal["login", "plain", "xoauth2"] = "login"
     oauth2_token_command: str = ""
     oauth2_token_file: str = ""
@@ -122,6 +123,8 @@ class ImapAccountSettings(_Section):
     def _transport(self) -> ImapAccountSettings:
         if self.tls == "plain" and not _is_loopback(self.host):
             raise ValueError('tls = "plain" is only allowed for a loopback host; use "ssl" or "starttls"')
+        if self.password and self.password_file:
+            raise ValueError("set password or password_file, not both")
         if self.auth == "xoauth2" and not (self.oauth2_token_command or self.oauth2_token_file):
             raise ValueError('auth = "xoauth2" needs oauth2_token_command or oauth2_token_file')
         return self
@@ -145,6 +148,32 @@ class TwilioSettings(_Section):
     validate_signature: bool = True
     default_region: str = "US"
     conversation_window_minutes: int = Field(default=30, ge=0)
+    ack_max_segments: int = Field(default=2, ge=1, le=10)  # an acknowledgement is cut to fit this many segments
+    keyword_replies: bool = True  # answer STOP/START/HELP ourselves (off when Twilio's Advanced Opt-Out does)
+    help_text: str = ""  # empty: the shipped sms/help template
+    timeout_seconds: float = Field(default=30.0, gt=0)  # per API request
+    media_max_bytes: int = Field(default=5 * 1024 * 1024, ge=0)  # per MMS media item (Twilio's own cap is 5 MB)
+    media_types: tuple[str, ...] = (
+        "image/jpeg", "image/png", "image/gif", "image/webp", "image/heic", "image/heif", "video/mp4", "video/3gpp",
+    )  # fmt: skip
+    media_attempts: int = Field(default=3, ge=1, le=10)  # tries per media item before it is noted as missing
+    media_timeout_seconds: float = Field(default=20.0, gt=0)
+
+    @field_validator("api_base")
+    @classmethod
+    def _api_base(cls, v: str) -> str:
+        if v and not v.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return v.rstrip("/")
+
+    @field_validator("default_region")
+    @classmethod
+    def _region(cls, v: str) -> str:
+        import phonenumbers
+
+        if v.upper() not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError("must be a two-letter region code such as US, CA or MX")
+        return v.upper()
 
 
 class TrackingSettings(_Section):
@@ -162,6 +191,16 @@ class RulesSettings(_Section):
     file: str = ""  # empty: the rules shipped with Inbox311
     model: str = ""  # empty: the model shipped with Inbox311
     triage_threshold: float = Field(default=0.5, ge=0, le=1)
+    ask_missing: bool = True  # the acknowledgement asks where (or what) when a report does not say
+
+
+class DedupeSettings(_Section):
+    """Linking a new report to an open ticket about the same problem (rules.dedupe)."""
+
+    enabled: bool = True
+    distance_m: float = Field(default=50.0, ge=0)
+    window_days: float = Field(default=14.0, gt=0)
+    text_similarity: float = Field(default=0.8, gt=0, le=1)  # only used when the report has no location
 
 
 class WorkerSettings(_Section):
@@ -177,6 +216,9 @@ class RepliesSettings(_Section):
     per_sender_per_hour: int = Field(default=5, ge=0)
     global_per_hour: int = Field(default=5000, ge=0)
     receipt_interval_minutes: int = Field(default=60, ge=0)
+    # A folder of the city's own templates (`email/<kind>.<lang>.txt.j2`, `sms/...`, `canned/...`), tried before the
+    # shipped ones with the same name; empty: only the shipped templates.
+    templates_dir: str = ""
 
 
 class TicketsSettings(_Section):
@@ -190,6 +232,75 @@ class EmailInboundSettings(_Section):
     auth_failure: Literal["reply", "no-reply", "hold"] = "no-reply"
     max_attachment_bytes: int = Field(default=10 * 1024 * 1024, ge=0)
     max_attachments_bytes: int = Field(default=25 * 1024 * 1024, ge=0)
+
+
+class Open311UpstreamSettings(_Section):
+    """A city's existing Open311 endpoint that new tickets are forwarded to (empty `url`: no forwarding)."""
+
+    url: str = ""  # the GeoReport v2 base, e.g. https://crm.city.example/open311/v2
+    api_key: str = ""
+    jurisdiction_id: str = ""
+    service_map: dict[str, str] = Field(default_factory=dict)  # our category -> their service_code; "*": the rest
+    poll_minutes: float = Field(default=10.0, gt=0)  # how often forwarded tickets' statuses are fetched
+    timeout_seconds: float = Field(default=30.0, gt=0)
+    include_contact: bool = False  # also send the reporter's email, phone and name
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if v and not v.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return v.rstrip("/")
+
+
+class Open311Settings(_Section):
+    """The GeoReport v2 API we serve under /open311/v2/."""
+
+    enabled: bool = True
+    jurisdiction_id: str = ""  # when set, requests must name it
+    rate_limit_per_minute: int = Field(default=60, ge=1)  # POSTs per API key
+    rate_limit_burst: int = Field(default=10, ge=1)
+    post_wait_seconds: float = Field(default=5.0, ge=0)  # wait for the ticket number before answering with a token
+    public_location: Literal["street", "exact"] = "street"
+    publish_description: bool = True
+    service_notice: str = ""
+    upstream: Open311UpstreamSettings = Open311UpstreamSettings()
+
+
+class WebSettings(_Section):
+    """The staff inbox (sessions, logins) and the public forms (report, subscribe)."""
+
+    secret_key: str = ""  # signs session cookies and unsubscribe links; empty: made once, kept in the database
+    session_hours: float = Field(default=12.0, gt=0)
+    cookie_secure: Literal["auto", "always", "never"] = "auto"  # auto: Secure when public_base_url is https
+    login_max_failures: int = Field(default=5, ge=1)  # failures in a row before an account is locked
+    login_lockout_seconds: float = Field(default=60.0, gt=0)  # first lockout; doubled per further failure
+    login_lockout_max_seconds: float = Field(default=3600.0, gt=0)
+    login_attempts_per_minute: int = Field(default=20, ge=1)  # per client address
+    page_size: int = Field(default=50, ge=5, le=500)
+    report_enabled: bool = True
+    report_per_hour: int = Field(default=10, ge=1)  # web reports per client address
+    report_max_photos: int = Field(default=3, ge=0, le=10)
+    report_max_photo_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    report_photo_types: tuple[str, ...] = ("image/jpeg", "image/png", "image/webp", "image/gif", "image/heic")
+    report_frame_ancestors: str = "*"  # CSP frame-ancestors for /report: who may embed the form in an iframe
+    subscribe_per_hour: int = Field(default=5, ge=1)  # subscription requests per client address
+
+
+class GeocoderSettings(_Section):
+    """Turning a report's address text into coordinates: an offline street list, or an HTTP service."""
+
+    kind: Literal["offline", "nominatim", "census", "none"] = "offline"
+    streets_file: str = ""  # CSV of street segments with address ranges; empty: no street list
+    url: str = ""  # empty: the service's public endpoint
+    user_agent: str = "Inbox311"  # Nominatim's usage policy asks for an identifying User-Agent
+    email: str = ""
+    country_codes: str = "us"
+    viewbox: str = ""  # "lon1,lat1,lon2,lat2": prefer results inside the city
+    query_suffix: str = ""  # appended to every query, e.g. ", Chicago, IL"
+    timeout_seconds: float = Field(default=5.0, gt=0)
+    min_interval_seconds: float = Field(default=1.0, ge=0)  # public Nominatim allows one request a second
+    cache_size: int = Field(default=4096, ge=0)
 
 
 class LoggingSettings(_Section):
@@ -210,7 +321,11 @@ class Settings(_Section):
     replies: RepliesSettings = RepliesSettings()
     tickets: TicketsSettings = TicketsSettings()
     email: EmailInboundSettings = EmailInboundSettings()
+    open311: Open311Settings = Open311Settings()
+    web: WebSettings = WebSettings()
     logging: LoggingSettings = LoggingSettings()
+    geocoder: GeocoderSettings = GeocoderSettings()
+    dedupe: DedupeSettings = DedupeSettings()
 
     @field_validator("imap")
     @classmethod

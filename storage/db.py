@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -55,6 +56,20 @@ def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql(f"BEGIN {mode}".strip())
 
 
+class _HoldingSession(Session):
+    """A session that keeps every object it loaded or inserted until it closes.
+
+    The identity map holds objects weakly: a row one pipeline stage made or read and let go of would be read again
+    from the database by the next stage's `session.get()`. Write transactions are short, so holding them is cheap.
+    """
+
+
+@event.listens_for(_HoldingSession, "loaded_as_persistent")
+@event.listens_for(_HoldingSession, "pending_to_persistent")
+def _hold(session: Session, instance: object) -> None:
+    session.info.setdefault("held", []).append(instance)
+
+
 class Database:
     """The engine plus two ways in: `write()` for a transaction that changes rows, `read()` for one that does not."""
 
@@ -63,13 +78,23 @@ class Database:
         self.engine = create_engine(url, echo=echo)
         self.sqlite = is_sqlite(url)
         write_engine = self.engine.execution_options(sqlite_begin="IMMEDIATE") if self.sqlite else self.engine
-        self._writers = async_sessionmaker(write_engine, class_=AsyncSession, expire_on_commit=False)
+        self._writers = async_sessionmaker(
+            write_engine, class_=AsyncSession, sync_session_class=_HoldingSession, expire_on_commit=False
+        )
         self._readers = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
+        # SQLite has one writer at a time. Writers of this process queue here, in order, instead of in SQLite's
+        # busy handler, which sleeps in growing steps (up to 100 ms) and would add that to every contended commit.
+        # Other processes (the CLI) still meet the busy timeout.
+        self._write_turn = asyncio.Lock() if self.sqlite else None
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         """One transaction: committed when the block ends, rolled back if it raises."""
-        async with self._writers() as session, session.begin():
+        if self._write_turn is None:
+            async with self._writers() as session, session.begin():
+                yield session
+            return
+        async with self._write_turn, self._writers() as session, session.begin():
             yield session
 
     @asynccontextmanager

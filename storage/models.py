@@ -1,48 +1,18 @@
-"""The database tables. Only `storage` imports these sessions; everyone else goes through `storage.repo`."""
+"""The database tables. Only `storage` opens sessions on them; other code calls the query modules beside this."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 from sqlalchemy import JSON as SAJSON
-from sqlalchemy import Column, Index, LargeBinary, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
+
+from storage.states import OutboxState, RawState, TicketStatus
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-class RawState:
-    PENDING = "pending"
-    PROCESSING = "processing"
-    DONE = "done"
-    QUARANTINED = "quarantined"
-    DISCARDED = "discarded"
-    HELD = "held"
-
-
-class OutboxState:
-    PENDING = "pending"
-    SENDING = "sending"
-    SENT = "sent"
-    DELIVERED = "delivered"
-    FAILED = "failed"  # a retryable failure was recorded; the row is pending again with a later next_attempt_at
-    DEAD = "dead"  # gave up after max attempts
-    BOUNCED = "bounced"
-    SUPPRESSED = "suppressed"  # never sent: opted out, bounced contact, loop budget
-
-
-class TicketStatus:
-    NEW = "new"
-    ACKNOWLEDGED = "acknowledged"
-    IN_PROGRESS = "in_progress"
-    RESOLVED = "resolved"
-    CLOSED = "closed"
-    DUPLICATE = "duplicate"
-    REJECTED = "rejected"
-    OPEN_STATES = (NEW, ACKNOWLEDGED, IN_PROGRESS)
-    ALL = (NEW, ACKNOWLEDGED, IN_PROGRESS, RESOLVED, CLOSED, DUPLICATE, REJECTED)
 
 
 class RawInbound(SQLModel, table=True):
@@ -96,7 +66,11 @@ class TrackingCounter(SQLModel, table=True):
 
 
 class Ticket(SQLModel, table=True):
-    __table_args__ = (Index("ix_ticket_status_activity", "status", "last_activity_at"),)
+    __table_args__ = (
+        Index("ix_ticket_status_activity", "status", "last_activity_at"),
+        Index("ix_ticket_activity_id", "last_activity_at", "id"),  # the inbox's default order, paged by keyset
+        Index("ix_ticket_assignee_activity", "assignee_id", "last_activity_at"),  # "assigned to me"
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     tracking_number: str = Field(max_length=32, unique=True)
@@ -220,6 +194,8 @@ class StaffUser(SQLModel, table=True):
     active: bool = True
     failed_logins: int = 0
     locked_until: datetime | None = None
+    # In every session cookie; logging out adds one, so a copied cookie stops working too (sessions are stateless).
+    session_epoch: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -230,8 +206,9 @@ class ImapCheckpoint(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     account: str = Field(max_length=100)
     folder: str = Field(max_length=200)
-    uidvalidity: int = 0
-    last_uid: int = 0
+    # RFC 3501: UIDVALIDITY and UIDs are unsigned 32-bit numbers, beyond PostgreSQL's INTEGER.
+    uidvalidity: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    last_uid: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     updated_at: datetime = Field(default_factory=utcnow)
 
 
@@ -253,3 +230,38 @@ class ReplyBudget(SQLModel, table=True):
     address: str = Field(primary_key=True, max_length=320)
     window_start: datetime = Field(primary_key=True)
     count: int = 0
+
+
+class TicketView(SQLModel, table=True):
+    """When a staff member last opened a ticket: "unread" means activity since then."""
+
+    __tablename__ = "ticket_view"
+
+    staff_id: int = Field(foreign_key="staff_user.id", primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", primary_key=True, index=True)
+    seen_at: datetime = Field(default_factory=utcnow)
+
+
+class Subscription(SQLModel, table=True):
+    """Another address that asked, on the tracking page, to hear about a ticket: used only once confirmed."""
+
+    __table_args__ = (UniqueConstraint("ticket_id", "email"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    email: str = Field(max_length=320)
+    language: str | None = Field(default=None, max_length=8)
+    token: str = Field(max_length=64, unique=True)  # in the confirmation and unsubscribe links
+    confirmed_at: datetime | None = None
+    unsubscribed_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class SiteSecret(SQLModel, table=True):
+    """Keys made once and shared by every instance (session cookies, unsubscribe links) unless the config sets one."""
+
+    __tablename__ = "site_secret"
+
+    name: str = Field(primary_key=True, max_length=64)
+    value: str = Field(max_length=200)
+    created_at: datetime = Field(default_factory=utcnow)

@@ -76,9 +76,11 @@ async def mark_outbox_sent(
     provider_id: str | None = None,
     state: str = OutboxState.SENT,
 ) -> bool:
+    # Core on the table, not the ORM: the sender's session holds no outbox objects to keep in step.
+    row = Outbox.__table__.c
     result = await session.execute(
-        update(Outbox)
-        .where(Outbox.id == outbox_id, Outbox.lease_owner == owner)
+        update(Outbox.__table__)
+        .where(row.id == outbox_id, row.lease_owner == owner)
         .values(state=state, provider_id=provider_id, sent_at=utcnow(), error=None, lease_owner=None, lease_until=None)
     )
     return result.rowcount == 1
@@ -97,8 +99,9 @@ async def mark_outbox_failed(
     values: dict[str, Any] = {"state": state, "error": error[:2000], "lease_owner": None, "lease_until": None}
     if retry_at is not None:
         values["next_attempt_at"] = retry_at
+    row = Outbox.__table__.c
     result = await session.execute(
-        update(Outbox).where(Outbox.id == outbox_id, Outbox.lease_owner == owner).values(**values)
+        update(Outbox.__table__).where(row.id == outbox_id, row.lease_owner == owner).values(**values)
     )
     return result.rowcount == 1
 

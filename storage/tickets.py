@@ -27,7 +27,7 @@ def new_token(nbytes: int = 16) -> str:
 async def get_or_create_contact(*, session: AsyncSession, kind: str, address: str, name: str | None = None) -> Contact:
     insert = _insert(session)
     await session.execute(
-        insert(Contact)
+        insert(Contact.__table__)  # Core: a plain statement, without the ORM's bulk-insert bookkeeping
         .values(
             kind=kind,
             address=address,
@@ -53,11 +53,12 @@ async def get_contact(*, session: AsyncSession, contact_id: int) -> Contact | No
 async def next_tracking_number(*, session: AsyncSession, prefix: str, year: int) -> str:
     """SR-2026-000042: a per-year sequence, safe under concurrent instances (the upsert takes a row lock)."""
     insert = _insert(session)
+    counter = TrackingCounter.__table__
     stmt = (
-        insert(TrackingCounter)
+        insert(counter)
         .values(prefix=prefix, year=year, last=1)
-        .on_conflict_do_update(index_elements=["prefix", "year"], set_={"last": TrackingCounter.last + 1})
-        .returning(TrackingCounter.last)
+        .on_conflict_do_update(index_elements=["prefix", "year"], set_={"last": counter.c.last + 1})
+        .returning(counter.c.last)
     )
     n = (await session.execute(stmt)).scalar_one()
     return f"{prefix}-{year}-{n:06d}"

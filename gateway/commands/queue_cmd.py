@@ -9,7 +9,7 @@ from collections.abc import Callable
 from gateway.commands.tickets_cmd import render_table
 from gateway.redact import redact
 from gateway.settings import Settings
-from storage.models import RawState
+from storage.states import RawState
 
 
 def register(sub: argparse._SubParsersAction, add_config: Callable[[argparse.ArgumentParser], None]) -> None:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import email.policy
 import logging
+from email.headerregistry import BaseHeader, HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage
+from email.policy import Policy
 from email.utils import formatdate
 
 import aiosmtplib
@@ -16,9 +19,43 @@ from storage.models import Outbox
 log = logging.getLogger(__name__)
 
 
+class _VerbatimHeader(UnstructuredHeader):
+    """Written as given, never folded: RFC 2369 URL headers must stay intact. The default policy would turn a long
+    unsubscribe URL into RFC 2047 encoded words, which mail clients do not decode there (RFC 8058 one-click breaks).
+    Our values are ASCII and far below RFC 5322's 998-character line limit."""
+
+    def fold(self, *, policy: Policy) -> str:
+        return f"{self.name}: {self}{policy.linesep}"
+
+
+class _HeaderClasses(HeaderRegistry):
+    """The standard registry makes a new class at every lookup, twice per header set, a good part of building a
+    message; the class depends only on the header's name, so each one is made once and kept."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._made: dict[str, type[BaseHeader]] = {}
+
+    def map_to_type(self, name: str, cls: type[BaseHeader]) -> None:
+        super().map_to_type(name, cls)
+        self._made.pop(name.lower(), None)
+
+    def __getitem__(self, name: str) -> type[BaseHeader]:
+        made = self._made.get(name.lower())
+        if made is None:
+            made = self._made[name.lower()] = super().__getitem__(name)
+        return made
+
+
+_HEADERS = _HeaderClasses()
+for _name in ("list-unsubscribe", "list-unsubscribe-post"):
+    _HEADERS.map_to_type(_name, _VerbatimHeader)
+MESSAGE_POLICY = email.policy.default.clone(header_factory=_HEADERS)
+
+
 def build_email(row: Outbox) -> EmailMessage:
     payload = row.payload
-    msg = EmailMessage()
+    msg = EmailMessage(policy=MESSAGE_POLICY)
     msg["From"] = payload["from"]
     msg["To"] = payload["to"]
     msg["Subject"] = payload["subject"]
@@ -39,18 +76,7 @@ class SmtpSender:
         self._slots = asyncio.Semaphore(settings.connections)
 
     async def _connect(self) -> aiosmtplib.SMTP:
-        s = self._settings
-        client = aiosmtplib.SMTP(
-            hostname=s.relay_host,
-            port=s.relay_port,
-            timeout=s.timeout_seconds,
-            use_tls=s.use_tls,
-            start_tls=s.starttls if not s.use_tls else False,
-        )
-        await client.connect()
-        if s.username:
-            await client.login(s.username, s.password)
-        return client
+        return await open_relay(self._settings)
 
     async def send(self, row: Outbox) -> str | None:
         message = build_email(row)
@@ -76,6 +102,21 @@ class SmtpSender:
     async def close(self) -> None:
         while not self._idle.empty():
             await _close(self._idle.get_nowait())
+
+
+async def open_relay(s: EmailOutboundSettings) -> aiosmtplib.SMTP:
+    """A connection to the relay, secured and logged in as configured (also used by `inbox311 check-config`)."""
+    client = aiosmtplib.SMTP(
+        hostname=s.relay_host,
+        port=s.relay_port,
+        timeout=s.timeout_seconds,
+        use_tls=s.use_tls,
+        start_tls=s.starttls if not s.use_tls else False,
+    )
+    await client.connect()
+    if s.username:
+        await client.login(s.username, s.password)
+    return client
 
 
 async def _close(client: aiosmtplib.SMTP | None) -> None:

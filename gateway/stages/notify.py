@@ -11,14 +11,15 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
+from gateway.ack_events import record_answer_queued
 from gateway.outbox.compose import compose_email_reply
 from gateway.pipeline import Stage, StageContext, WorkItem
 from parsers.types import Channel
 from rules.suppress import auth_failed, reply_suppressed
-from storage.models import Ticket, TicketStatus, utcnow
+from storage.models import Ticket, utcnow
 from storage.outbox import enqueue_outbox
 from storage.replies import recent_receipt_sent, take_reply_budget
-from storage.tickets import add_event, get_contact, get_ticket, touch_ticket
+from storage.tickets import add_event, get_contact, get_ticket
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,10 @@ ACKNOWLEDGERS: dict[Channel, Acknowledger] = {}
 # system); each queues its outbox rows in this transaction. Reply suppression is about residents, not these.
 TicketHook = Callable[[WorkItem, StageContext, Ticket], Awaitable[None]]
 ON_TICKET_CREATED: list[TicketHook] = []
+# Around a new ticket's acknowledgement: BEFORE_ACK runs only when one goes out (e.g. deciding the question it asks,
+# `item.question`), AFTER_ACK always (e.g. a linked duplicate's status, which the acknowledgement must not undo).
+BEFORE_ACK: list[TicketHook] = []
+AFTER_ACK: list[TicketHook] = []
 
 
 async def run(item: WorkItem, ctx: StageContext) -> None:
@@ -54,10 +59,14 @@ async def run(item: WorkItem, ctx: StageContext) -> None:
         await add_event(
             session=session, ticket_id=ticket.id, actor="system", action=f"{kind}-suppressed", data={"reason": reason}
         )
-        return
-    acknowledge = ACKNOWLEDGERS.get(parsed.channel)
-    if acknowledge is not None:
-        await acknowledge(item, ctx, ticket, kind)
+    else:
+        acknowledge = ACKNOWLEDGERS.get(parsed.channel)
+        if acknowledge is not None:
+            for hook in BEFORE_ACK if kind == "ack" else []:
+                await hook(item, ctx, ticket)
+            await acknowledge(item, ctx, ticket, kind)
+    for hook in AFTER_ACK if kind == "ack" else []:
+        await hook(item, ctx, ticket)
 
 
 async def _suppression(item: WorkItem, ctx: StageContext, ticket: Ticket, kind: str) -> str | None:
@@ -102,6 +111,8 @@ async def acknowledge_email(item: WorkItem, ctx: StageContext, ticket: Ticket, k
         parsed=parsed,
         language=ticket.language or parsed.language,
         reopened=item.followup_reopened,
+        question=item.question.text if item.question else None,
+        duplicate_of=item.duplicate_of,
     )
     row = await enqueue_outbox(
         session=session,
@@ -112,20 +123,7 @@ async def acknowledge_email(item: WorkItem, ctx: StageContext, ticket: Ticket, k
         message_id=message_id,
         payload=payload,
     )
-    if kind == "ack":
-        await touch_ticket(session=session, ticket_id=ticket.id, status=TicketStatus.ACKNOWLEDGED)
-        await add_event(
-            session=session,
-            ticket_id=ticket.id,
-            actor="system",
-            action="acknowledged",
-            data={"outbox_id": row.id, "channel": "email"},
-            public=True,
-        )
-    else:
-        await add_event(
-            session=session, ticket_id=ticket.id, actor="system", action="receipt-queued", data={"outbox_id": row.id}
-        )
+    await record_answer_queued(session=session, ticket_id=ticket.id, kind=kind, outbox_id=row.id, channel="email")
 
 
 ACKNOWLEDGERS[Channel.EMAIL] = acknowledge_email

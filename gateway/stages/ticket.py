@@ -9,6 +9,7 @@ Follow-up rules (issue: follow-ups land on the same ticket):
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import timedelta
 
@@ -22,6 +23,9 @@ from storage.tickets import add_event, add_message, create_ticket, get_or_create
 
 SUMMARY_CHARS = 120
 CLOSED_STATES = (TicketStatus.RESOLVED, TicketStatus.CLOSED, TicketStatus.REJECTED)
+# Run after a resident's follow-up is added to its ticket (e.g. an answer to the question the acknowledgement asked).
+FollowUpHook = Callable[[WorkItem, StageContext, Ticket], Awaitable[None]]
+ON_FOLLOW_UP: list[FollowUpHook] = []
 
 
 def summarise(parsed: ParsedMessage) -> str:
@@ -155,6 +159,8 @@ async def _add_to_ticket(item: WorkItem, ctx: StageContext, ticket: Ticket) -> b
     )
     if reopen:
         await add_event(session=session, ticket_id=ticket.id, actor="resident", action="reopened", public=True)
+    for hook in ON_FOLLOW_UP:
+        await hook(item, ctx, ticket)
     return True
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from alembic import context
 from sqlalchemy import pool
@@ -16,12 +17,20 @@ config = context.config
 target_metadata = SQLModel.metadata
 
 
+def _include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+    # The full-text search objects of migration 0003 (SQLite's FTS5 table and its shadow tables, PostgreSQL's
+    # expression index) are not in the models: autogenerate must not propose dropping them.
+    hand_made = (name or "").startswith(("ticket_fts", "ix_ticket_search"))
+    return not (hand_made and reflected and compare_to is None)
+
+
 def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",  # SQLite needs table rebuilds for ALTER
         compare_type=True,
+        include_object=_include_object,
     )
     with context.begin_transaction():
         context.run_migrations()

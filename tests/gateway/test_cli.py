@@ -69,3 +69,19 @@ def test_ingest_eml_mbox_and_maildir_idempotently(tmp_path: Path, config: Path) 
 def test_ingest_missing_file_fails_clearly(tmp_path: Path, config: Path) -> None:
     out = inbox311(config, "ingest", str(tmp_path / "nope.eml"))
     assert out.returncode == 1 and "nope.eml: no such file or directory" in out.stderr
+
+
+def test_loading_the_cli_does_not_load_the_heavy_libraries() -> None:
+    # `inbox311 --help` and the quick verbs must start fast: the model, web stack and database load only in a handler.
+    heavy = ("spacy", "fastapi", "sqlalchemy", "sqlmodel", "aiosmtpd", "twilio", "imapclient", "jinja2", "argon2")
+    code = "import sys, gateway.cli, gateway.commands; print(' '.join(sorted(sys.modules)))"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = set(run.stdout.split())
+    assert sorted(m for m in heavy if m in loaded) == []
+
+
+def test_help_lists_every_verb() -> None:
+    out = subprocess.run([sys.executable, "-m", "gateway", "--help"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0
+    for verb in ("serve", "db", "tickets", "ingest", "outbox", "raw", "user", "apikey", "train", "eval", "classify"):
+        assert verb in out.stdout

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
 from gateway.web.deps import WebContext, web_context
+from gateway.web.timeline import public_timeline
 from storage.tickets import get_ticket_by_number, list_public_events
 
 router = APIRouter()
@@ -45,9 +46,9 @@ async def track(
         "created_at": ticket.created_at,
         "updated_at": ticket.updated_at,
         "area": _rough_area(ticket.address),
-        "timeline": [
-            {"at": e.created_at, "what": e.action.replace("-", " "), "note": e.data.get("public_note")} for e in events
-        ],
+        "timeline": public_timeline(events),
+        "token": t,
+        "subscribe": request.query_params.get("subscribe", ""),
     }
     response = ctx.templates.TemplateResponse(request, "track.html", {"t": view})
     response.headers["Cache-Control"] = "no-store"

@@ -1,0 +1,286 @@
+"""SMTP ingest benchmark: report emails into a running `inbox311 serve`, until every reply is back at the relay sink.
+
+Each repetition first drives the same client load into a bare aiosmtpd handler that only answers 250 (the baseline),
+then starts the service as a subprocess (fresh SQLite database in a temporary directory unless --db, SMTP
+and HTTP on free loopback ports, its relay a sink server in a third process) and drives the load into it. Printed:
+accepted msg/s (send -> 250), end-to-end msg/s (first send -> last reply at the sink), p50/p99 latencies, and CPU
+milliseconds per message in each server process, with throughput as a ratio of the bare baseline of the same run.
+
+    .venv/bin/python bench/ingest_smtp.py                                  # 2000 messages, 16 connections, SQLite
+    .venv/bin/python bench/ingest_smtp.py --repeat 3 --json bench/results/smtp.json   # median of three, saved
+    .venv/bin/python bench/ingest_smtp.py --db postgresql://user@127.0.0.1/inbox311_bench
+    .venv/bin/python bench/ingest_smtp.py --profile serve.svg               # py-spy flame graph of the service
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import (
+    LoadResult,
+    OutgoingMail,
+    ServerProcess,
+    build_mails,
+    drive_smtp,
+    median,
+    percentile,
+    process_cpu_seconds,
+    run_server,
+)
+from _service import Profiler, ServiceProcess
+
+SCRIPT = Path(__file__).resolve()
+DOMAIN = "city.example"
+TARGET_E2E_RATIO = 0.25  # end-to-end throughput as a share of the bare handler's (issue 2)
+TARGET_P99_MS = 1000.0
+
+
+async def wait_for_replies(sink: ServerProcess, service: ServiceProcess, within: float) -> None:
+    """Until the sink has every reply, `within` seconds pass, or the service has nothing left in flight."""
+    deadline = time.monotonic() + within
+    while sink.matched < len(sink.expected) and time.monotonic() < deadline:
+        sink.arrived.clear()
+        try:
+            await asyncio.wait_for(sink.arrived.wait(), 5)
+        except TimeoutError:  # nothing for 5 s: is anything still on its way?
+            details = await service.health()
+            raw, outbox = details.get("raw", {}), details.get("outbox", {})
+            busy = (
+                raw.get("pending", 0) + raw.get("processing", 0) + outbox.get("pending", 0) + outbox.get("sending", 0)
+            )
+            if busy == 0:
+                return
+
+
+def _ms(values: list[float]) -> tuple[float, float]:
+    return round(percentile(values, 50), 1), round(percentile(values, 99), 1)
+
+
+async def measure_bare(mails: list[OutgoingMail], connections: int) -> dict[str, Any]:
+    server = await ServerProcess(SCRIPT, "bare").start()
+    cpu = process_cpu_seconds(server.pid)
+    load = await drive_smtp(server.port, mails, connections)
+    cpu = process_cpu_seconds(server.pid) - cpu
+    await server.stop()
+    p50, p99 = _ms(load.transaction_ms())
+    return {
+        "msgs_per_s": round(load.rate, 1),
+        "smtp_p50_ms": p50,
+        "smtp_p99_ms": p99,
+        "server_cpu_ms_per_msg": round(cpu * 1000 / len(mails), 3),
+        "client_cpu_ms_per_msg": round(load.client_cpu * 1000 / len(mails), 3),
+        "errors": len(load.errors),
+    }
+
+
+async def measure_service(
+    mails: list[OutgoingMail], args: argparse.Namespace, workdir: Path, profile: Path | None
+) -> dict[str, Any]:
+    sink = await ServerProcess(SCRIPT, "sink").start()
+    sink.expected = {m.message_id for m in mails}
+    service = ServiceProcess(workdir, domain=DOMAIN, relay_port=sink.port, database_url=args.database_url)
+    try:
+        await service.start()
+        profiler = Profiler(service.pid, profile) if profile else None
+        if profiler:
+            await profiler.start()
+        cpu, sink_cpu = process_cpu_seconds(service.pid), process_cpu_seconds(sink.pid)
+        load = await drive_smtp(service.smtp_port, mails, args.connections, rate=args.rate)
+        await wait_for_replies(sink, service, args.timeout)
+        cpu, sink_cpu = process_cpu_seconds(service.pid) - cpu, process_cpu_seconds(sink.pid) - sink_cpu
+        if profiler:
+            await profiler.stop()
+        health = await service.health()
+    finally:
+        exit_code = await service.stop()
+        await sink.stop()
+    return _service_figures(load, sink, mails, cpu, sink_cpu, health, exit_code)
+
+
+def _service_figures(
+    load: LoadResult,
+    sink: ServerProcess,
+    mails: list[OutgoingMail],
+    cpu: float,
+    sink_cpu: float,
+    health: dict[str, Any],
+    exit_code: int,
+) -> dict[str, Any]:
+    replied = [(mid, sink.arrivals[mid]) for mid in load.sent if mid in sink.arrivals]
+    latencies = [(arrived - load.sent[mid][0]) * 1000 for mid, arrived in replied]
+    last = max((arrived for _, arrived in replied), default=load.started)
+    n = len(mails)
+    p50, p99 = _ms(load.transaction_ms())
+    e2e50, e2e99 = _ms(latencies)
+    return {
+        "accepted_msgs_per_s": round(load.rate, 1),
+        "smtp_p50_ms": p50,
+        "smtp_p99_ms": p99,
+        "e2e_msgs_per_s": round(len(replied) / (last - load.started), 1) if replied else 0.0,
+        "e2e_p50_ms": e2e50,
+        "e2e_p99_ms": e2e99,
+        "service_cpu_ms_per_msg": round(cpu * 1000 / n, 3),
+        "sink_cpu_ms_per_msg": round(sink_cpu * 1000 / n, 3),
+        "client_cpu_ms_per_msg": round(load.client_cpu * 1000 / n, 3),
+        "replies": len(replied),
+        "missing_replies": n - len(replied),
+        "errors": len(load.errors),
+        "first_errors": load.errors[:3],
+        "raw_states": health.get("raw", {}),
+        "outbox_states": health.get("outbox", {}),
+        "serve_exit_code": exit_code,
+    }
+
+
+async def one_run(k: int, args: argparse.Namespace, base_id: str, root: Path) -> dict[str, Any]:
+    """Baseline, service, baseline again: the faster baseline counts (noise from other work only ever slows)."""
+    mails = build_mails(args.messages, run_id=f"{base_id}-{k}", domain=DOMAIN)
+    before = await measure_bare(mails, args.connections)
+    workdir = root / f"run{k}"
+    workdir.mkdir(parents=True, exist_ok=True)
+    profile = None
+    if args.profile:
+        profile = args.profile if args.repeat == 1 else args.profile.with_stem(f"{args.profile.stem}-{k}")
+    service = await measure_service(mails, args, workdir, profile)
+    after = await measure_bare(mails, args.connections)
+    bare = max(before, after, key=lambda b: b["msgs_per_s"])
+    bare["before_after_msgs_per_s"] = [before["msgs_per_s"], after["msgs_per_s"]]
+    service["accepted_ratio"] = round(service["accepted_msgs_per_s"] / bare["msgs_per_s"], 3)
+    service["e2e_ratio"] = round(service["e2e_msgs_per_s"] / bare["msgs_per_s"], 3)
+    return {"run": k, "mean_message_bytes": round(sum(len(m.data) for m in mails) / len(mails)),
+            "bare": bare, "service": service}  # fmt: skip
+
+
+def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The median of every figure over the runs, with its min and max."""
+    out: dict[str, Any] = {}
+    for part in ("bare", "service"):
+        out[part] = {}
+        for key, value in runs[0][part].items():
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                values = [r[part][key] for r in runs]
+                out[part][key] = {"median": round(median(values), 3), "min": min(values), "max": max(values)}
+    return out
+
+
+def print_table(args: argparse.Namespace, runs: list[dict[str, Any]], summary: dict[str, Any]) -> None:
+    def fig(part: str, key: str) -> str:
+        f = summary[part][key]
+        spread = f" [{f['min']:g}-{f['max']:g}]" if len(runs) > 1 else ""
+        return f"{f['median']:g}{spread}"
+
+    db = "PostgreSQL" if args.database_url and args.database_url.startswith("postgres") else "SQLite"
+    label = f"median of {len(runs)} runs [min-max]" if len(runs) > 1 else "1 run"
+    offered = f"offered {args.rate:g} msg/s" if args.rate else "closed loop"
+    size = runs[0]["mean_message_bytes"]
+    conns = f"{args.connections} connections"
+    print(f"SMTP ingest: {args.messages} messages (~{size} B), {conns}, {offered}, {db}, {label}")
+    print(f"  bare aiosmtpd 250       {fig('bare', 'msgs_per_s')} msg/s  (1.00x)  "
+          f"SMTP p50/p99 {fig('bare', 'smtp_p50_ms')} / {fig('bare', 'smtp_p99_ms')} ms  "
+          f"server CPU {fig('bare', 'server_cpu_ms_per_msg')} ms/msg")  # fmt: skip
+    print(f"  inbox311 accepted       {fig('service', 'accepted_msgs_per_s')} msg/s  "
+          f"({fig('service', 'accepted_ratio')}x)  SMTP p50/p99 {fig('service', 'smtp_p50_ms')} / "
+          f"{fig('service', 'smtp_p99_ms')} ms")  # fmt: skip
+    print(f"  inbox311 end-to-end     {fig('service', 'e2e_msgs_per_s')} msg/s  ({fig('service', 'e2e_ratio')}x)  "
+          f"send->reply p50/p99 {fig('service', 'e2e_p50_ms')} / {fig('service', 'e2e_p99_ms')} ms")  # fmt: skip
+    print(
+        f"  CPU per message         service {fig('service', 'service_cpu_ms_per_msg')} ms, "
+        f"sink {fig('service', 'sink_cpu_ms_per_msg')} ms, client {fig('service', 'client_cpu_ms_per_msg')} ms"
+    )
+    ratio = summary["service"]["e2e_ratio"]["median"]
+    p99 = summary["service"]["e2e_p99_ms"]["median"]
+    print(f"  targets: end-to-end >= {TARGET_E2E_RATIO}x bare: {'met' if ratio >= TARGET_E2E_RATIO else 'NOT met'}; "
+          f"p99 < {TARGET_P99_MS:g} ms: {'met' if p99 < TARGET_P99_MS else 'NOT met'}")  # fmt: skip
+    for r in runs:
+        s = r["service"]
+        if s["missing_replies"] or s["errors"] or s["serve_exit_code"]:
+            print(f"  run {r['run']}: {s['missing_replies']} replies missing, {s['errors']} send errors "
+                  f"{s['first_errors']}, serve exit {s['serve_exit_code']}, raw {s['raw_states']}, "
+                  f"outbox {s['outbox_states']}")  # fmt: skip
+
+
+def _database_url(url: str) -> str:
+    """`postgresql://...` as psql takes it, or any SQLAlchemy async URL; the service needs an async driver."""
+    for plain, driver in (("postgresql://", "postgresql+asyncpg://"), ("postgres://", "postgresql+asyncpg://")):
+        if url.startswith(plain):
+            return driver + url[len(plain) :]
+    if url.startswith("sqlite:///"):
+        return "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
+    return url
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--messages", type=int, default=2000, help="messages per run (default 2000)")
+    p.add_argument("--connections", type=int, default=16, help="concurrent SMTP connections (default 16)")
+    p.add_argument("--rate", type=float, help="offer the service this many msg/s instead of as fast as it takes them")
+    p.add_argument(
+        "--db",
+        "--database-url",
+        dest="database_url",
+        type=_database_url,
+        help="service database URL, e.g. postgresql://user@host/db (default: SQLite in a temporary directory)",
+    )
+    p.add_argument("--repeat", type=int, default=1, help="runs, each with its own baseline; medians are reported")
+    p.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for replies after the last send")
+    p.add_argument("--profile", type=Path, help="record the service with py-spy to this file (.svg, .json or raw)")
+    p.add_argument("--workdir", type=Path, help="keep configs, databases and serve logs here (default: removed)")
+    p.add_argument("--json", type=Path, metavar="FILE", help="also save every figure as JSON to FILE ('-': stdout)")
+    p.add_argument("--check", action="store_true", help="exit 1 when a target of issue 2 is not met")
+    p.add_argument("--server-role", choices=("bare", "sink"), help=argparse.SUPPRESS)  # the helper processes
+    return p.parse_args(argv)
+
+
+async def bench(args: argparse.Namespace) -> int:
+    base_id = uuid.uuid4().hex[:8]  # Message-IDs never repeat, so runs against one PostgreSQL database stay apart
+    with tempfile.TemporaryDirectory(prefix="inbox311-bench-") as tmp:
+        root = args.workdir or Path(tmp)
+        runs = [await one_run(k, args, base_id, root) for k in range(1, args.repeat + 1)]
+    summary = summarise(runs)
+    report = {
+        "benchmark": "ingest_smtp",
+        "messages": args.messages,
+        "connections": args.connections,
+        "offered_msgs_per_s": args.rate,
+        "database": "postgresql" if (args.database_url or "").startswith("postgres") else "sqlite",
+        "cpus": os.cpu_count(),
+        "targets": {"e2e_ratio_at_least": TARGET_E2E_RATIO, "e2e_p99_ms_below": TARGET_P99_MS},
+        "median": summary,
+        "runs": runs,
+    }
+    if args.json is not None and str(args.json) == "-":
+        print(json.dumps(report, indent=2))
+    else:
+        print_table(args, runs, summary)
+        if args.json is not None:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(report, indent=2) + "\n")
+            print(f"  saved {args.json}")
+    broken = any(r["service"]["missing_replies"] or r["service"]["errors"] for r in runs)
+    missed = (
+        summary["service"]["e2e_ratio"]["median"] < TARGET_E2E_RATIO
+        or summary["service"]["e2e_p99_ms"]["median"] >= TARGET_P99_MS
+    )
+    return 1 if broken or (args.check and missed) else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.server_role:
+        asyncio.run(run_server(args.server_role))
+        return 0
+    return asyncio.run(bench(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

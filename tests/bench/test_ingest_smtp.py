@@ -1,0 +1,85 @@
+"""The SMTP ingest benchmark keeps working: its mails are realistic reports, and a short run gets every reply back."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+from parsers.email import parse_email
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+
+def _load(name: str, file: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, BENCH / file)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there while the class is made
+    spec.loader.exec_module(module)
+    return module
+
+
+def _load_common() -> ModuleType:
+    return _load("bench_common", "_common.py")
+
+
+def _load_bench() -> ModuleType:
+    return _load("bench_ingest_smtp", "ingest_smtp.py")
+
+
+def test_bench_mails_are_4kb_reports_from_distinct_residents() -> None:
+    common = _load_common()
+    mails = common.build_mails(60, run_id="t", domain="city.example")
+    sizes = [len(m.data) for m in mails]
+    assert 3500 <= sum(sizes) / len(sizes) <= 4500
+    assert len({m.message_id for m in mails}) == len({m.sender for m in mails}) == 60
+    parsed = parse_email(mails[7].data)
+    assert parsed.message_id == mails[7].message_id
+    assert parsed.sender == mails[7].sender
+    assert " at " in parsed.subject
+    assert "Location:" in parsed.body_text
+
+
+def test_percentile_interpolates_between_ranks() -> None:
+    common = _load_common()
+    assert common.percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.5
+    assert common.percentile(list(range(101)), 99) == 99
+
+
+def test_database_option_takes_a_plain_postgresql_url() -> None:
+    bench = _load_bench()
+    args = bench.parse_args(["--db", "postgresql://u@127.0.0.1:5432/b"])
+    assert args.database_url == "postgresql+asyncpg://u@127.0.0.1:5432/b"
+    assert bench.parse_args([]).database_url is None
+
+
+def test_short_run_gets_every_reply_back_and_reports_ratios(tmp_path: Path) -> None:
+    saved = tmp_path / "results" / "smtp.json"
+    out = subprocess.run(
+        [sys.executable, str(BENCH / "ingest_smtp.py"), "--messages", "20", "--connections", "4", "--json", str(saved),
+         "--timeout", "60"],
+        capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    table = out.stdout
+    assert re.search(r"bare aiosmtpd 250\s+[\d.]+ msg/s\s+\(1\.00x\)", table), table
+    assert re.search(r"inbox311 accepted\s+[\d.]+ msg/s\s+\([\d.]+x\)", table), table
+    e2e = r"inbox311 end-to-end\s+[\d.]+ msg/s\s+\([\d.]+x\)\s+send->reply p50/p99 [\d.]+ / [\d.]+ ms"
+    assert re.search(e2e, table), table
+    assert re.search(r"targets: end-to-end >= 0.25x bare: (met|NOT met); p99 < 1000 ms: (met|NOT met)", table), table
+    report = json.loads(saved.read_text())
+    assert report["benchmark"] == "ingest_smtp" and report["messages"] == 20 and report["database"] == "sqlite"
+    [run] = report["runs"]
+    service = run["service"]
+    assert service["replies"] == 20 and service["missing_replies"] == 0 and service["errors"] == 0
+    assert service["serve_exit_code"] == 0
+    assert run["bare"]["msgs_per_s"] > 0 and run["bare"]["errors"] == 0
+    assert 0 < service["e2e_ratio"] <= service["accepted_ratio"]
+    assert 0 < service["e2e_p50_ms"] <= service["e2e_p99_ms"]
+    assert service["e2e_p50_ms"] >= service["smtp_p50_ms"]  # a reply cannot come back before its 250
+    assert report["median"]["service"]["e2e_ratio"]["median"] == service["e2e_ratio"]

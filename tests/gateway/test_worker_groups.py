@@ -1,0 +1,84 @@
+"""The worker commits several rows per transaction; a row failing inside a group changes nothing for the others."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import event, func, select
+
+from gateway import worker as worker_module
+from gateway.app import Inbox311
+from gateway.pipeline import Discard, Stage, StageContext, WorkItem
+from gateway.settings import Settings
+from gateway.stages import pipeline_stages
+from gateway.worker import PipelineWorker
+from storage.models import Event, RawState
+from storage.outbox import list_outbox
+from storage.raw import list_raw
+from storage.tickets import list_tickets
+from tests.gateway.conftest import service_settings
+from tests.gateway.test_durability import raw_email, store
+from tests.smtp_sink import SmtpSink
+
+
+async def _fail_some(item: WorkItem, ctx: StageContext) -> None:
+    subject = item.parsed.subject if item.parsed else ""
+    if "boom" in subject:
+        raise RuntimeError("dedupe fell over")
+    if "junk" in subject:
+        raise Discard("junk", "not a report")
+
+
+def _with_failing_stage() -> tuple[Stage, ...]:
+    """The failing stage runs after `ticket`, inside the transaction: a ticket was already made when it raises."""
+    stages = pipeline_stages()
+    at = [s.name for s in stages].index("ticket") + 1
+    return (*stages[:at], Stage(name="explode", run=_fail_some, transactional=True), *stages[at:])
+
+
+@pytest.fixture
+async def svc(
+    settings: Settings, db_url: str, sink: SmtpSink, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Inbox311]:
+    monkeypatch.setattr(worker_module, "GROUP_SECONDS", 60.0)  # the whole batch in one group however slow the box
+    service = Inbox311(service_settings(settings, db_url, sink.port))
+    service.worker = PipelineWorker(service.db, service.services, stages=_with_failing_stage())
+    service.worker.on_committed = service.outbox.wake
+    await service.start()
+    await service.worker.stop()  # the tests drive the worker themselves
+    yield service
+    await service.stop()
+
+
+async def test_a_failing_row_inside_a_group_is_settled_alone_and_the_others_once(svc: Inbox311) -> None:
+    subjects = ["Pothole", "Light out", "boom", "Graffiti", "junk", "Hydrant leak"]
+    await store(svc, [raw_email(n, subject) for n, subject in enumerate(subjects, start=1)])
+    await svc.worker.drain()
+    async with svc.db.read() as session:
+        raws = {r.id: r for r in await list_raw(session=session)}
+        tickets = await list_tickets(session=session)
+        outbox = await list_outbox(session=session)
+        created = (await session.execute(select(func.count()).where(Event.action == "created"))).scalar_one()
+    assert raws[3].state == RawState.QUARANTINED and raws[3].reason == "explode: RuntimeError: dedupe fell over"
+    assert raws[5].state == RawState.DISCARDED and raws[5].reason == "explode: junk: not a report"
+    done = [raws[n] for n in (1, 2, 4, 6)]
+    assert all(r.state == RawState.DONE for r in done)
+    assert len(tickets) == len(outbox) == created == 4
+    assert sorted(t.id for t in tickets) == sorted(r.ticket_id for r in done)
+    # the rolled-back group's tracking numbers were given back: no gaps
+    assert sorted(int(t.tracking_number.rsplit("-", 1)[1]) for t in tickets) == [1, 2, 3, 4]
+
+
+async def test_rows_of_one_batch_share_a_commit(svc: Inbox311) -> None:
+    await svc.outbox.stop()  # only the pipeline's transactions are counted
+    commits: list[int] = []
+    event.listen(svc.db.engine.sync_engine, "commit", lambda conn: commits.append(1))
+    await store(svc, [raw_email(n) for n in range(1, 9)])
+    commits.clear()
+    processed = await svc.worker.run_once()
+    assert processed == 8
+    assert len(commits) == 2  # the claim, then one transaction for all eight
+    async with svc.db.read() as session:
+        assert {r.state for r in await list_raw(session=session)} == {RawState.DONE}
+        assert len(await list_tickets(session=session)) == 8
