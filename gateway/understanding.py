@@ -22,6 +22,7 @@ from rules.taxonomy import UNCATEGORISED
 from storage.duplicates import (
     QUESTION_ANSWERED,
     QUESTION_ASKED,
+    Candidate,
     list_open_tickets_of_category,
     questions_of_ticket,
     ticket_awaiting_answer,
@@ -71,14 +72,14 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def _ticket_location(ticket: Ticket) -> Location | None:
+def _ticket_location(ticket: Ticket | Candidate) -> Location | None:
     if not ticket.address:
         return None
     point = GeoPoint(ticket.lat, ticket.lon) if ticket.lat is not None and ticket.lon is not None else None
     return Location(ticket.address, ticket.location_source or "address", ticket.location_confidence or 0.0, point)
 
 
-def _facts(ticket: Ticket) -> ReportFacts:
+def _facts(ticket: Ticket | Candidate) -> ReportFacts:
     loc = _ticket_location(ticket)
     point = GeoPoint(ticket.lat, ticket.lon) if ticket.lat is not None and ticket.lon is not None else None
     return ReportFacts(
@@ -113,8 +114,14 @@ async def place_and_link(item: WorkItem, ctx: StageContext, ticket: Ticket) -> N
     window = timedelta(days=settings.window_days)
     session = ctx.db()
     created = _aware(ticket.created_at)
+    near = (ticket.lat, ticket.lon) if ticket.lat is not None and ticket.lon is not None else None
     candidates = await list_open_tickets_of_category(
-        session=session, category=ticket.category, since=created - window, exclude_id=ticket.id
+        session=session,
+        category=ticket.category,
+        since=created - window,
+        exclude_id=ticket.id,
+        near=near,
+        radius_m=settings.distance_m,
     )
     match = find_duplicate(
         _facts(ticket),
