@@ -124,7 +124,8 @@ class Inbox311:
         if migrate:
             await upgrade(self.settings.database.url)
         self.writer.start()
-        await self.worker.start()
+        if self.settings.worker.enabled:
+            await self.worker.start()
         await self.outbox.start()
         self.scheduler.start()
         if self.smtp is not None:
@@ -195,11 +196,12 @@ class Inbox311:
             return False, details
         listeners = {"smtp": self.smtp.running if self.smtp else None, "http": self._http is not None}
         details["listeners"] = {k: ("up" if v else "down") for k, v in listeners.items() if v is not None}
-        details["worker"] = "up" if self.worker.running else "down"
+        worker_up = self.worker.running or not self.settings.worker.enabled
+        details["worker"] = ("up" if self.worker.running else "down") if self.settings.worker.enabled else "off"
         details["outbox_worker"] = "up" if self.outbox.running else "down"
         details["raw"] = raw
         details["outbox"] = outbox
-        if not all(v for v in listeners.values() if v is not None) or not self.worker.running:
+        if not all(v for v in listeners.values() if v is not None) or not worker_up:
             ok = False
         if not self.outbox.running:
             ok = False

@@ -204,6 +204,7 @@ class DedupeSettings(_Section):
 
 
 class WorkerSettings(_Section):
+    enabled: bool = True  # false: an ingest-only instance; another instance on the same database processes
     batch_size: int = Field(default=32, ge=1)
     poll_seconds: float = Field(default=1.0, gt=0)
     lease_seconds: float = Field(default=60.0, gt=0)

@@ -52,3 +52,29 @@ async def test_two_instances_share_the_work_exactly_once(settings: Settings, pg_
     replies = [m["In-Reply-To"] for m in sink.handler.messages]
     assert len(replies) == len(set(replies)) == MESSAGES
     assert one.worker.processed > 0 and two.worker.processed > 0, "both instances should have taken work"
+
+
+async def test_an_ingest_only_instance_stores_and_a_worker_instance_processes(settings: Settings, pg_url: str) -> None:
+    sink = await SmtpSink().start()
+    front = Inbox311(service_settings(settings, pg_url, sink.port, worker={"enabled": False}))
+    back = Inbox311(service_settings(settings, pg_url, sink.port, smtp={"enabled": False}, http={"enabled": False}))
+    await front.start()
+    try:
+        host, port = front.smtp_address
+        await aiosmtplib.send(report(message_id="<front1@resident.example>"), hostname=host, port=port)
+        healthy, details = await front.health()
+        assert healthy and details["worker"] == "off"
+        async with front.db.read() as session:
+            assert [r.state for r in await list_raw(session=session)] == [RawState.PENDING]
+        await back.start(migrate=False)
+        try:
+            [ack] = await sink.handler.wait_for(1, within=30)
+            assert ack["In-Reply-To"] == "<front1@resident.example>"
+        finally:
+            await back.stop()
+        async with front.db.read() as session:
+            assert [r.state for r in await list_raw(session=session)] == [RawState.DONE]
+            assert len(await list_tickets(session=session)) == 1
+    finally:
+        await front.stop()
+        await sink.stop()
