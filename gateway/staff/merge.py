@@ -127,3 +127,24 @@ async def split(sc: StaffContext, actor: Actor, message_id: int) -> str:
         for seen in (source.id, ticket.id):
             await mark_ticket_seen(session=session, staff_id=actor.id, ticket_id=seen)
         return ticket.tracking_number
+
+
+async def unlink(sc: StaffContext, actor: Actor, ticket_id: int) -> str:
+    """Undo a duplicate link (made by dedupe or a merge): the ticket stands on its own again, acknowledged, and its
+    reporter is told. Returns the number it pointed at."""
+    async with sc.db.write() as session:
+        ticket = await lock_ticket(session, ticket_id)
+        if ticket.duplicate_of_id is None:
+            raise ActionError("This ticket is not linked to another one.")
+        original = await lock_ticket(session, ticket.duplicate_of_id)
+        assert ticket.id is not None
+        await add_event(
+            session=session, ticket_id=ticket.id, actor=actor.name, action="unlinked",
+            data={"from": original.tracking_number},
+        )  # fmt: skip
+        if ticket.status == TicketStatus.ACKNOWLEDGED:  # linked but never marked duplicate: only the link goes
+            await touch_ticket(session=session, ticket_id=ticket.id, duplicate_of_id=None)
+        else:
+            await apply_status(session, sc, actor, ticket, TicketStatus.ACKNOWLEDGED)
+        await mark_ticket_seen(session=session, staff_id=actor.id, ticket_id=ticket.id)
+        return original.tracking_number

@@ -19,7 +19,7 @@ from PIL import Image
 from gateway.signing import Signer
 from gateway.staff.actions import PRIORITIES, ActionError, add_note, assign, change_status, mark_seen, reply, set_fields
 from gateway.staff.canned import list_canned, render_canned
-from gateway.staff.merge import merge, split
+from gateway.staff.merge import merge, split, unlink
 from gateway.web.auth import Staff, get_signer, require_editor, require_staff
 from gateway.web.deps import WebContext, web_context
 from gateway.web.routes.inbox import actor_of, staff_context
@@ -45,6 +45,7 @@ NOTICES = {
     "assigned": "Assignment changed.",
     "fields": "Details changed.",
     "merged": "Merged.",
+    "unlinked": "Unlinked: this is a ticket of its own again.",
     "split": "Message split out into a new ticket.",
 }
 
@@ -230,6 +231,21 @@ async def post_merge(
     except ActionError as exc:
         return await ticket_page(ctx, request, staff, ticket_id, error=str(exc), status_code=400)
     return _done(ticket_id, "merged")
+
+
+@router.post("/inbox/tickets/{ticket_id}/unlink", response_model=None)
+async def post_unlink(
+    ticket_id: int,
+    request: Request,
+    ctx: WebContext = Depends(web_context),
+    staff: Staff = Depends(require_editor),
+    signer: Signer = Depends(get_signer),
+) -> Response:
+    try:
+        await unlink(staff_context(ctx, signer), actor_of(staff), ticket_id)
+    except ActionError as exc:
+        return await ticket_page(ctx, request, staff, ticket_id, error=str(exc), status_code=400)
+    return _done(ticket_id, "unlinked")
 
 
 @router.post("/inbox/messages/{message_id}/split", response_model=None)

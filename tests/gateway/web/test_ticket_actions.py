@@ -59,6 +59,19 @@ async def test_merge_tells_both_reporters_the_surviving_number(
     )
     assert own.status_code == 400 and "cannot be merged into itself" in own.text
 
+    # staff disagree: the duplicate becomes a ticket of its own again, and its reporter hears so
+    dup_page = await agent_client.get(f"/inbox/tickets/{second}")
+    assert "Unlink: a ticket of its own" in dup_page.text
+    unlinked = await agent_client.post(f"/inbox/tickets/{second}/unlink", data={"csrf_token": csrf_of(dup_page.text)})
+    assert unlinked.status_code == 303 and unlinked.headers["location"].endswith("done=unlinked")
+    async with web_service.db.read() as session:
+        alone = await get_ticket(session=session, ticket_id=second)
+    assert alone.status == "acknowledged" and alone.duplicate_of_id is None
+    *_, notice = await sink.handler.wait_for(5)
+    assert notice["To"] == "bo@resident.example" and alone.tracking_number in notice["Subject"]
+    again = await agent_client.post(f"/inbox/tickets/{second}/unlink", data={"csrf_token": csrf_of(dup_page.text)})
+    assert again.status_code == 400 and "not linked" in again.text
+
 
 async def test_split_gives_the_sender_a_new_number(
     web_service: Inbox311, sink: SmtpSink, agent_client: httpx.AsyncClient
