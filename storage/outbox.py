@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.leases import claim_rows
 from storage.models import Outbox, OutboxState, utcnow
 
 
@@ -53,19 +54,10 @@ async def claim_due_outbox(
         (Outbox.state == OutboxState.PENDING) & (Outbox.next_attempt_at <= now),
         (Outbox.state == OutboxState.SENDING) & (Outbox.lease_until < now),
     )
-    pick = select(Outbox.id).where(due, Outbox.channel.in_(channels)).order_by(Outbox.id).limit(limit)
-    if session.bind.dialect.name == "postgresql":
-        pick = pick.with_for_update(skip_locked=True)
-    ids = list((await session.execute(pick)).scalars())
-    if not ids:
-        return []
-    await session.execute(
-        update(Outbox)
-        .where(Outbox.id.in_(ids))
-        .values(state=OutboxState.SENDING, lease_owner=owner, lease_until=now + lease, attempts=Outbox.attempts + 1)
-    )
-    rows = await session.execute(select(Outbox).where(Outbox.id.in_(ids)).order_by(Outbox.id))
-    return list(rows.scalars())
+    return await claim_rows(
+        session=session, model=Outbox, claimable=due & Outbox.channel.in_(channels), held_state=OutboxState.SENDING,
+        owner=owner, limit=limit, lease_until=now + lease,
+    )  # fmt: skip
 
 
 async def mark_outbox_sent(

@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.leases import claim_rows
 from storage.models import RawInbound, RawState, utcnow
 
 
@@ -89,28 +90,16 @@ async def has_message_id(*, session: AsyncSession, message_id: str) -> bool:
 async def claim_pending(
     *, session: AsyncSession, owner: str, limit: int, lease: timedelta, now: datetime | None = None
 ) -> list[RawInbound]:
-    """Lease up to `limit` rows that are pending, or whose lease ran out (their worker died), oldest first.
-
-    On PostgreSQL `FOR UPDATE SKIP LOCKED` lets several instances claim side by side without waiting on each other.
-    """
+    """Lease up to `limit` rows that are pending, or whose lease ran out (their worker died), oldest first."""
     now = now or utcnow()
     claimable = or_(
         RawInbound.state == RawState.PENDING,
         (RawInbound.state == RawState.PROCESSING) & (RawInbound.lease_until < now),
     )
-    pick = select(RawInbound.id).where(claimable).order_by(RawInbound.id).limit(limit)
-    if session.bind.dialect.name == "postgresql":
-        pick = pick.with_for_update(skip_locked=True)
-    ids = list((await session.execute(pick)).scalars())
-    if not ids:
-        return []
-    await session.execute(
-        update(RawInbound)
-        .where(RawInbound.id.in_(ids))
-        .values(state=RawState.PROCESSING, lease_owner=owner, lease_until=now + lease, attempts=RawInbound.attempts + 1)
-    )
-    rows = await session.execute(select(RawInbound).where(RawInbound.id.in_(ids)).order_by(RawInbound.id))
-    return list(rows.scalars())
+    return await claim_rows(
+        session=session, model=RawInbound, claimable=claimable, held_state=RawState.PROCESSING, owner=owner,
+        limit=limit, lease_until=now + lease,
+    )  # fmt: skip
 
 
 async def settle_raw(
