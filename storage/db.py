@@ -105,6 +105,12 @@ class Database:
     async def dispose(self) -> None:
         await self.engine.dispose()
 
+    async def __aenter__(self) -> Database:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.dispose()  # a short-lived user (a CLI verb) closes its connections however it ends
+
 
 def alembic_config(url: str) -> Any:
     from alembic.config import Config

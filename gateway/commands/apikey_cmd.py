@@ -40,15 +40,12 @@ async def _add(args: argparse.Namespace, settings: Settings) -> int:
         print("inbox311: apikey name: use letters, digits, '.', '_' or '-' (at most 100)", file=sys.stderr)
         return 2
     await upgrade(settings.database.url)  # the first command on a new install may come before `serve`
-    db = Database(settings.database.url)
     try:
-        async with db.write() as session:
+        async with Database(settings.database.url) as db, db.write() as session:
             key = await create_api_key(session=session, name=args.name)
     except ApiKeyExists:
         print(f"inbox311: apikey {args.name!r} exists already (revoke it and add another name)", file=sys.stderr)
         return 1
-    finally:
-        await db.dispose()
     print(key.secret)
     print(f"API key {key.name!r} created; it is shown only this once.", file=sys.stderr)
     return 0
@@ -58,12 +55,8 @@ async def _list(_args: argparse.Namespace, settings: Settings) -> int:
     from storage.apikeys import list_api_keys
     from storage.db import Database
 
-    db = Database(settings.database.url)
-    try:
-        async with db.read() as session:
-            keys = await list_api_keys(session=session)
-    finally:
-        await db.dispose()
+    async with Database(settings.database.url) as db, db.read() as session:
+        keys = await list_api_keys(session=session)
     rows = [
         {"name": k.name, "active": "yes" if k.active else "revoked", "created_at": k.created_at.isoformat()[:19]}
         for k in keys
@@ -76,12 +69,8 @@ async def _revoke(args: argparse.Namespace, settings: Settings) -> int:
     from storage.apikeys import revoke_api_key
     from storage.db import Database
 
-    db = Database(settings.database.url)
-    try:
-        async with db.write() as session:
-            found = await revoke_api_key(session=session, name=args.name)
-    finally:
-        await db.dispose()
+    async with Database(settings.database.url) as db, db.write() as session:
+        found = await revoke_api_key(session=session, name=args.name)
     if not found:
         print(f"inbox311: no apikey named {args.name!r}", file=sys.stderr)
         return 1

@@ -50,12 +50,8 @@ async def _outbox_list(args: argparse.Namespace, settings: Settings) -> int:
     from storage.db import Database
     from storage.outbox import list_outbox
 
-    db = Database(settings.database.url)
-    try:
-        async with db.read() as session:
-            rows = await list_outbox(session=session, state=args.state, limit=args.limit)
-    finally:
-        await db.dispose()
+    async with Database(settings.database.url) as db, db.read() as session:
+        rows = await list_outbox(session=session, state=args.state, limit=args.limit)
     out = [
         {
             "id": r.id,
@@ -83,12 +79,8 @@ async def _raw_list(args: argparse.Namespace, settings: Settings) -> int:
     from storage.db import Database
     from storage.raw import list_raw
 
-    db = Database(settings.database.url)
-    try:
-        async with db.read() as session:
-            rows = await list_raw(session=session, state=args.state, limit=args.limit)
-    finally:
-        await db.dispose()
+    async with Database(settings.database.url) as db, db.read() as session:
+        rows = await list_raw(session=session, state=args.state, limit=args.limit)
     out = [
         {
             "id": r.id,
@@ -116,11 +108,7 @@ async def _raw_replay(args: argparse.Namespace, settings: Settings) -> int:
     from storage.db import Database
     from storage.raw import requeue_raw
 
-    db = Database(settings.database.url)
-    try:
-        async with db.write() as session:
-            n = await requeue_raw(session=session, raw_ids=None if args.all else args.ids, state=args.state)
-    finally:
-        await db.dispose()
+    async with Database(settings.database.url) as db, db.write() as session:
+        n = await requeue_raw(session=session, raw_ids=None if args.all else args.ids, state=args.state)
     print(f"{n} message(s) queued for the pipeline again; a running `inbox311 serve` picks them up")
     return 0

@@ -44,12 +44,8 @@ async def _list(args: argparse.Namespace, settings: Settings) -> int:
     from storage.db import Database
     from storage.tickets import list_tickets
 
-    db = Database(settings.database.url)
-    try:
-        async with db.read() as session:
-            tickets = await list_tickets(session=session, limit=args.limit, status=args.status, channel=args.channel)
-    finally:
-        await db.dispose()
+    async with Database(settings.database.url) as db, db.read() as session:
+        tickets = await list_tickets(session=session, limit=args.limit, status=args.status, channel=args.channel)
     rows = [{c: getattr(t, c) for c in COLUMNS} for t in tickets]
     for row in rows:
         row["created_at"] = row["created_at"].isoformat(timespec="seconds")

@@ -51,12 +51,8 @@ async def _examples(args: argparse.Namespace, settings: Settings) -> tuple[list[
         from storage.db import Database
         from storage.training import load_labelled_texts
 
-        database = Database(settings.database.url)
-        try:
-            async with database.read() as session:
-                rows = await load_labelled_texts(session=session)
-        finally:
-            await database.dispose()
+        async with Database(settings.database.url) as database, database.read() as session:
+            rows = await load_labelled_texts(session=session)
         return [(model_text("", text), category) for text, category in rows], "database"
     examples: list[tuple[str, str]] = []
     for path in args.data:

@@ -67,17 +67,14 @@ async def _add(args: argparse.Namespace, settings: Settings) -> int:
     from storage.db import Database
     from storage.staff import StaffExists, create_staff_user
 
-    db = Database(settings.database.url)
     try:
-        async with db.write() as session:
+        async with Database(settings.database.url) as db, db.write() as session:
             user = await create_staff_user(
                 session=session, email=args.email, password_hash=hash_password(password), role=args.role, name=args.name
             )
     except StaffExists:
         print(f"inbox311: {args.email.lower()} has an account already", file=sys.stderr)
         return 1
-    finally:
-        await db.dispose()
     print(f"created {user.email} ({user.role})")
     return 0
 
@@ -86,12 +83,8 @@ async def _list(args: argparse.Namespace, settings: Settings) -> int:
     from storage.db import Database
     from storage.staff import list_staff
 
-    db = Database(settings.database.url)
-    try:
-        async with db.read() as session:
-            users = await list_staff(session=session, active_only=False)
-    finally:
-        await db.dispose()
+    async with Database(settings.database.url) as db, db.read() as session:
+        users = await list_staff(session=session, active_only=False)
     rows = [{"email": u.email, "name": u.name, "role": u.role, "active": u.active} for u in users]
     print(render_table(rows, ("email", "name", "role", "active")) if rows else "no staff accounts")
     return 0
@@ -105,16 +98,12 @@ async def _password(args: argparse.Namespace, settings: Settings) -> int:
     from storage.db import Database
     from storage.staff import get_staff_by_email, set_staff_password
 
-    db = Database(settings.database.url)
-    try:
-        async with db.write() as session:
-            user = await get_staff_by_email(session=session, email=args.email)
-            if user is None or user.id is None:
-                print(f"inbox311: no account {args.email.lower()}", file=sys.stderr)
-                return 1
-            await set_staff_password(session=session, staff_id=user.id, password_hash=hash_password(password))
-    finally:
-        await db.dispose()
+    async with Database(settings.database.url) as db, db.write() as session:
+        user = await get_staff_by_email(session=session, email=args.email)
+        if user is None or user.id is None:
+            print(f"inbox311: no account {args.email.lower()}", file=sys.stderr)
+            return 1
+        await set_staff_password(session=session, staff_id=user.id, password_hash=hash_password(password))
     print(f"password changed for {args.email.lower()}")
     return 0
 
@@ -123,15 +112,11 @@ async def _role(args: argparse.Namespace, settings: Settings) -> int:
     from storage.db import Database
     from storage.staff import get_staff_by_email, set_staff_role
 
-    db = Database(settings.database.url)
-    try:
-        async with db.write() as session:
-            user = await get_staff_by_email(session=session, email=args.email)
-            if user is None or user.id is None:
-                print(f"inbox311: no account {args.email.lower()}", file=sys.stderr)
-                return 1
-            await set_staff_role(session=session, staff_id=user.id, role=args.role, active=not args.deactivate)
-    finally:
-        await db.dispose()
+    async with Database(settings.database.url) as db, db.write() as session:
+        user = await get_staff_by_email(session=session, email=args.email)
+        if user is None or user.id is None:
+            print(f"inbox311: no account {args.email.lower()}", file=sys.stderr)
+            return 1
+        await set_staff_role(session=session, staff_id=user.id, role=args.role, active=not args.deactivate)
     print(f"{args.email.lower()}: {args.role}{' (deactivated)' if args.deactivate else ''}")
     return 0
