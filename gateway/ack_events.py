@@ -1,5 +1,5 @@
-"""What the ticket records when the pipeline queues an answer: an acknowledgement moves it to "acknowledged" with a
-public event; a receipt (the "added to SR-…" note on a follow-up) leaves only a staff-side event. One place for
+"""What the ticket records when an answer to its reporter is queued: an acknowledgement moves it to "acknowledged" with
+a public event; a receipt (the "added to SR-…" note on a follow-up) leaves only a staff-side event. One place for
 every channel, so the timeline reads the same whether the resident wrote by email, text or the web form."""
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ from storage.tickets import add_event, touch_ticket
 
 
 async def record_answer_queued(
-    *, session: AsyncSession, ticket_id: int, kind: str, outbox_id: int | None, **details: Any
+    *, session: AsyncSession, ticket_id: int, kind: str, outbox_id: int | None, actor: str = "system", **details: Any
 ) -> None:
     data = {"outbox_id": outbox_id, **details}
     if kind == "ack":
         await touch_ticket(session=session, ticket_id=ticket_id, status=TicketStatus.ACKNOWLEDGED)
         await add_event(
-            session=session, ticket_id=ticket_id, actor="system", action="acknowledged", data=data, public=True
+            session=session, ticket_id=ticket_id, actor=actor, action="acknowledged", data=data, public=True
         )
     else:
-        await add_event(session=session, ticket_id=ticket_id, actor="system", action="receipt-queued", data=data)
+        await add_event(session=session, ticket_id=ticket_id, actor=actor, action="receipt-queued", data=data)

@@ -6,6 +6,7 @@ becomes `duplicate`, and the survivor's page shows both conversations. Both repo
 
 from __future__ import annotations
 
+from gateway.ack_events import record_answer_queued
 from gateway.staff.actions import ActionError, Actor, StaffContext, apply_status, lock_ticket
 from gateway.staff.notifications import enqueue_notice, recipient_for
 from storage.conversation import get_message, move_message, repoint_duplicates
@@ -114,16 +115,11 @@ async def split(sc: StaffContext, actor: Actor, message_id: int) -> str:
                 kind="ack",
                 actor=actor.name,
             )
-            if row is not None:
-                await touch_ticket(session=session, ticket_id=ticket.id, status=TicketStatus.ACKNOWLEDGED)
-                await add_event(
-                    session=session,
-                    ticket_id=ticket.id,
-                    actor=actor.name,
-                    action="acknowledged",
-                    data={"outbox_id": row.id, "channel": row.channel},
-                    public=True,
-                )
+            if row is not None:  # the split-off ticket is acknowledged like one the pipeline made
+                await record_answer_queued(
+                    session=session, ticket_id=ticket.id, kind="ack", outbox_id=row.id, actor=actor.name,
+                    channel=row.channel,
+                )  # fmt: skip
         for seen in (source.id, ticket.id):
             await mark_ticket_seen(session=session, staff_id=actor.id, ticket_id=seen)
         return ticket.tracking_number
