@@ -16,7 +16,7 @@ from parsers.types import Classification
 from rules.engine import RuleVerdict, evaluate, rule_input
 from rules.loader import load_rules
 from rules.routing import model_category, route_category, route_triage
-from rules.taxonomy import UNCATEGORISED
+from rules.taxonomy import CATCH_ALL, UNCATEGORISED
 from rules.textcat import load_model, model_text
 from rules.types import RuleConfigError, RuleSet
 
@@ -74,6 +74,7 @@ class RulesAndModelClassifier:
             and rule.model_override is not None
             and guess is not None
             and guess.category != rule.category
+            and guess.category != CATCH_ALL  # "none of these" is no evidence against a rule's specific category
             and guess.category in self.ruleset.categories
             and guess.confidence >= rule.model_override
         ):

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from functools import cache
 
 UNCATEGORISED = "uncategorised"  # what triage gets: no rule fired and the model was not sure enough
+CATCH_ALL = "other"  # a category, but "none of the others": it goes to the triage desk too
 
 
 @dataclass(frozen=True, slots=True)

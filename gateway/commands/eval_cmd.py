@@ -1,10 +1,14 @@
 """`inbox311 eval`: score the classifier on a labelled CSV — per category, macro-F1, confusion — as text or JSON.
 
     inbox311 eval --data training/test.csv [--json report.json] [--mode all]
+    inbox311 eval --data training/train.csv --cv 4 --mode all     (cross-validation: what settings are tuned on)
 
 A city's own 311 export can be scored as it is: its request types are mapped to the taxonomy by
 `rules.taxonomy`. `--mode all` scores the rules alone (no rule fired -> "other"), the model alone and the two
-combined, on the same reports. The triage threshold is 0 unless given: every report gets a category.
+combined, on the same reports. The triage threshold is 0 unless given: every report gets a category. A triaged
+report counts as wrong, or with `--triage-as-other` as `other` (both go to the triage desk; the rules alone send
+a report no rule fires on there too). `--cv K` trains K models on the data itself and scores each report with the
+model that did not see it (`rules.crossval`).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from gateway.settings import ConfigError, Settings
 from rules.dataset import LabelledReport, read_labelled_csv
 from rules.evaluation import EvalReport, format_report, score_predictions
+from rules.taxonomy import CATCH_ALL, UNCATEGORISED
 
 if TYPE_CHECKING:  # spaCy loads only when the command runs, not with the CLI
     from rules.classify import RulesAndModelClassifier
@@ -46,6 +51,12 @@ def register(sub: argparse._SubParsersAction, add_config: Callable[[argparse.Arg
     parser.add_argument("--rules", metavar="FILE", help="rules file (default: [rules] file)")
     parser.add_argument("--model", metavar="DIR", help="model directory (default: [rules] model)")
     parser.add_argument("--threshold", type=float, default=0.0, help="triage threshold (default 0)")
+    parser.add_argument(
+        "--triage-as-other", action="store_true", help="count a triaged report as `other` (the same desk), not wrong"
+    )
+    parser.add_argument(
+        "--cv", metavar="K", type=int, default=0, help="K-fold cross-validation on the data: train K models, pool"
+    )
     add_config(parser)
     parser.set_defaults(func=_eval)
 
@@ -53,10 +64,33 @@ def register(sub: argparse._SubParsersAction, add_config: Callable[[argparse.Arg
 def predict(classifier: RulesAndModelClassifier, reports: list[LabelledReport], mode: str) -> list[str]:
     items = [(r.subject, r.text, "web", "") for r in reports]
     if mode == "rules":
-        return [v.decided.category if v.decided else "other" for v in classifier.rule_verdicts(items)]
+        return [v.decided.category if v.decided else CATCH_ALL for v in classifier.rule_verdicts(items)]
     if mode == "model":
         return [g.category if g else "uncategorised" for g in classifier.model_guesses(items)]
     return [c.category for c in classifier.classify_many(items)]
+
+
+def _cross_validated(
+    classifier: RulesAndModelClassifier, reports: list[LabelledReport], k: int, threshold: float
+) -> dict[str, list[str]]:
+    import logging
+
+    from rules.crossval import cross_validate
+    from rules.textcat import TrainingParams
+
+    if k < 2:
+        raise ConfigError("--cv: needs at least 2 folds")
+    logging.getLogger("spacy").setLevel(logging.WARNING)
+    params = TrainingParams(language=classifier.ruleset.language)
+    oof = cross_validate(
+        reports,
+        classifier.ruleset,
+        k=k,
+        params=params,
+        thresholds=(threshold,),
+        log=lambda line: print(line, file=sys.stderr, flush=True),
+    )
+    return {"rules": list(oof.rules), "model": list(oof.model), "combined": list(oof.combined[threshold])}
 
 
 def _reports(args: argparse.Namespace) -> list[LabelledReport]:
@@ -92,16 +126,28 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
         print("inbox311 eval: no labelled reports in the data", file=sys.stderr)
         return 1
     gold = [r.category for r in reports]
+    modes = MODES if args.mode == "all" else (args.mode,)
+    predictions = (
+        _cross_validated(classifier, reports, args.cv, args.threshold)
+        if args.cv
+        else {mode: predict(classifier, reports, mode) for mode in modes}
+    )
     results: dict[str, EvalReport] = {}
-    for mode in MODES if args.mode == "all" else (args.mode,):
-        results[mode] = score_predictions(gold, predict(classifier, reports, mode))
-        print(format_report(results[mode], title=f"== {mode}: {', '.join(p.name for p in args.data)}"))
+    for mode in modes:
+        predicted = predictions[mode]
+        if args.triage_as_other:
+            predicted = [CATCH_ALL if p == UNCATEGORISED else p for p in predicted]
+        results[mode] = score_predictions(gold, predicted)
+        cv = f" ({args.cv}-fold cross-validation, pooled)" if args.cv else ""
+        print(format_report(results[mode], title=f"== {mode}: {', '.join(p.name for p in args.data)}{cv}"))
         print()
     if args.json is not None:
         payload: dict[str, Any] = {
             "data": [str(p) for p in args.data],
             "reports": len(reports),
             "threshold": args.threshold,
+            "triage_as_other": args.triage_as_other,
+            "cv_folds": args.cv,
             "results": {mode: report.as_json() for mode, report in results.items()},
         }
         args.json.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")

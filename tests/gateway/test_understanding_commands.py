@@ -151,3 +151,19 @@ def test_train_on_some_sources_and_eval_without_a_catch_all_type(tmp_path: Path)
     report = tmp_path / "eval.json"
     assert main(["eval", "--data", str(data), "--model", str(out), "--skip-type", "other", "--json", str(report)]) == 0
     assert json.loads(report.read_text())["reports"] == 10
+
+
+def test_eval_cross_validates_and_can_count_triage_as_other(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    data = labelled_csv(tmp_path / "labelled.csv")
+    report = tmp_path / "cv.json"
+    args = ["eval", "--data", str(data), "--cv", "2", "--mode", "all", "--threshold", "0.999", "--json", str(report)]
+    assert main([*args, "--triage-as-other"]) == 0
+    captured = capsys.readouterr()
+    assert "fold 2/2" in captured.err and "2-fold cross-validation" in captured.out
+    scores = json.loads(report.read_text())
+    assert (scores["cv_folds"], scores["triage_as_other"], scores["reports"]) == (2, True, 10)
+    # no model is that sure: a report no rule decides ("hole in the asphalt") is triaged, counted as `other`
+    confusion = scores["results"]["combined"]["confusion"]
+    assert confusion["pothole"].get("other", 0) >= 1
+    assert not any("uncategorised" in row for row in confusion.values())
+    assert main([*args[:-2], "--cv", "1"]) == 2

@@ -10,7 +10,7 @@ from parsers.types import Classification
 from rules.classify import RulesAndModelClassifier, build_classifier
 from rules.loader import load_rules, parse_rules
 from rules.taxonomy import UNCATEGORISED
-from rules.textcat import TrainingParams, train_textcat
+from rules.textcat import TrainingParams, model_text, train_textcat
 from rules.types import RuleConfigError
 
 
@@ -82,6 +82,28 @@ when.keyword_any = ["garbage"]
     assert (firm.category, firm.decided_by) == ("litter", "firm")
 
 
+def test_a_model_sure_of_other_does_not_override_a_rule() -> None:
+    ruleset = parse_rules(
+        """
+[categories.street-sign]
+[categories.other]
+[[rule]]
+name = "sign-word"
+category = "street-sign"
+model_override = 0.6
+when.keyword_any = ["sign"]
+"""
+    )
+    examples = [("please sign me up for the newsletter", "other")] * 30
+    examples += [("stop sign knocked down", "street-sign")] * 5
+    nlp = train_textcat(examples, TrainingParams(epochs=4, min_per_label=0))
+    classifier = RulesAndModelClassifier(ruleset, nlp, 0.5)
+    body = "please sign me up for the newsletter"
+    assert nlp(model_text("", body)).cats["other"] >= 0.6  # the model is sure, but "other" says "none of these"
+    result = classifier.classify(subject="", body=body, channel="web", sender="")
+    assert (result.category, result.decided_by) == ("street-sign", "sign-word")
+
+
 def test_rules_without_a_model_fall_back_to_triage() -> None:
     classifier = RulesAndModelClassifier(load_rules(None), None, 0.5)
     assert classifier.classify(subject="", body="pothole", channel="web", sender="").decided_by == "pothole"
@@ -97,3 +119,15 @@ def test_bad_rules_file_or_model_directory_is_a_config_error(tmp_path: Path) -> 
         build_classifier(None, str(tmp_path / "no-model"), 0.5)
     with pytest.raises(RuleConfigError, match="triage_threshold"):
         build_classifier(None, None, 1.5)
+
+
+def test_a_damaged_sidewalk_is_found_with_the_words_apart_but_not_a_snowy_one(
+    shipped_classifier: RulesAndModelClassifier,
+) -> None:
+    def decided(body: str) -> str:
+        return shipped_classifier.classify(subject="", body=body, channel="web", sender="").decided_by
+
+    assert decided("the sidewalk in front of 12 Main St is cracked and lifted by roots") == "sidewalk-damage"
+    assert decided("sidewalk bricks are uneven, my neighbour tripped") == "sidewalk-damage"
+    assert decided("the sidewalk is covered in ice and broken up snow") != "sidewalk-damage"
+    assert decided("a car parked on the sidewalk, its bumper is broken") != "sidewalk-damage"
