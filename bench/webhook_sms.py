@@ -46,6 +46,10 @@ ACCOUNT_SID = "AC" + "b" * 32
 EMPTY_TWIML = b'<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 TARGET_RATIO = 0.5
 TARGET_P99_MS = 50.0
+# Both servers: the uvicorn settings `inbox311 serve` uses (gateway/app.py), on a loop made by asyncio.run, as there.
+UVICORN_SETTINGS: dict[str, Any] = {
+    "lifespan": "off", "log_level": "warning", "access_log": False, "proxy_headers": False, "server_header": False,
+}  # fmt: skip
 
 
 # ---- the baseline: an ASGI endpoint that only parses the form ---------------------------------------------------
@@ -66,13 +70,12 @@ async def bare_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": EMPTY_TWIML})
 
 
-def run_bare_server() -> None:
+async def serve_bare() -> None:
     import uvicorn
 
     port = free_port()
     print(f"port {port}", flush=True)
-    uvicorn.run(bare_app, host="127.0.0.1", port=port, lifespan="off", log_level="warning", access_log=False,
-                server_header=False)  # fmt: skip
+    await uvicorn.Server(uvicorn.Config(bare_app, host="127.0.0.1", port=port, **UVICORN_SETTINGS)).serve()
 
 
 async def serve_edge(config: Path) -> None:
@@ -98,8 +101,8 @@ async def serve_edge(config: Path) -> None:
 
     ctx = WebContext(settings=settings, db=db, metrics=Metrics(), services=build_services(settings),
                      templates=build_page_templates(), health=health, parts={"writer": writer})  # fmt: skip
-    server = uvicorn.Server(uvicorn.Config(create_web_app(ctx), host="127.0.0.1", port=settings.http.port,
-                                           lifespan="off", log_level="warning", access_log=False))  # fmt: skip
+    app = create_web_app(ctx)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=settings.http.port, **UVICORN_SETTINGS))
     await server.serve()  # until SIGTERM
     await writer.stop()
     await db.dispose()
@@ -237,7 +240,7 @@ async def measure_service(
 ) -> dict[str, Any]:
     """Load into the edge (web app and raw store only) or into the whole `inbox311 serve`."""
     config, http_port, public = write_config(workdir, db_url)
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
     args = [str(SCRIPT), "--edge-server", str(config)] if edge else ["-m", "gateway", "serve", "--config", str(config)]
     proc = await _spawn(args, env=env, log=workdir / "serve.log")
     try:
@@ -320,7 +323,7 @@ def parse_args() -> argparse.Namespace:
 if __name__ == "__main__":
     arguments = parse_args()
     if arguments.bare_server:
-        run_bare_server()
+        asyncio.run(serve_bare())
     elif arguments.edge_server:
         asyncio.run(serve_edge(arguments.edge_server))
     else:

@@ -13,6 +13,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
 
+from storage.sqlite_checkpoint import WalCheckpointer
+from storage.sqlite_inline import inline_connector
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
@@ -29,14 +32,35 @@ def _prepare_sqlite_path(url: str) -> None:
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     if is_sqlite(url):
         _prepare_sqlite_path(url)
-        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
-        event.listen(engine.sync_engine, "connect", _on_sqlite_connect)
+        engine = create_async_engine(url, echo=echo, async_creator=inline_connector(url, timeout=30))
+        checkpointed = sqlite_file_of(url) is not None
+        event.listen(engine.sync_engine, "connect", _on_sqlite_connect if checkpointed else configure_sqlite_connection)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
     return create_async_engine(url, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=True)
 
 
-def _on_sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
+def sqlite_file_of(url: str) -> str | None:
+    """The file a SQLite URL names, or None where a second connection would not open the same database."""
+    parsed = make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or parsed.query or not database:
+        return None
+    if database == ":memory:" or database.startswith("file:"):
+        return None
+    return database
+
+
+def _on_sqlite_connect(dbapi_conn: Any, _record: Any = None) -> None:
+    configure_sqlite_connection(dbapi_conn)
+    # These connections run on the event loop: the checkpoints, which fsync, are the WalCheckpointer's (a thread).
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA wal_autocheckpoint=0")
+    cur.close()
+
+
+def configure_sqlite_connection(dbapi_conn: Any, _record: Any = None) -> None:
+    """The pragmas every SQLite connection of ours runs with, the engine's and the raw store's own alike."""
     # WAL lets readers (web pages) run beside the single writer; NORMAL is durable across process crashes in WAL
     # mode (only an OS crash can lose the last transactions), which is what "committed before 250" needs here.
     # isolation_level=None hands BEGIN to us (see _sqlite_begin).
@@ -86,6 +110,13 @@ class Database:
         # busy handler, which sleeps in growing steps (up to 100 ms) and would add that to every contended commit.
         # Other processes (the CLI) still meet the busy timeout.
         self._write_turn = asyncio.Lock() if self.sqlite else None
+        path = sqlite_file_of(url)
+        self.checkpointer = WalCheckpointer(path) if path else None
+
+    def wrote(self, nbytes: int | None = None) -> None:
+        """A writer with a connection of its own committed (the engine's writers are counted by `write`)."""
+        if self.checkpointer is not None:
+            self.checkpointer.wrote() if nbytes is None else self.checkpointer.wrote(nbytes)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
@@ -96,6 +127,16 @@ class Database:
             return
         async with self._write_turn, self._writers() as session, session.begin():
             yield session
+        self.wrote()
+
+    @asynccontextmanager
+    async def write_turn(self) -> AsyncIterator[None]:
+        """This process's turn to write (SQLite), for a writer with a connection of its own (the raw store)."""
+        if self._write_turn is None:
+            yield
+            return
+        async with self._write_turn:
+            yield
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -104,6 +145,8 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.checkpointer is not None:
+            await self.checkpointer.close()
 
     async def __aenter__(self) -> Database:
         return self

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,15 +34,26 @@ class StoredRaw:
     duplicate: bool
 
 
-def _insert(session: AsyncSession):  # noqa: ANN202 (dialect-specific Insert construct)
-    return pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+def _store_statement(insert):  # noqa: ANN001, ANN202 (a dialect's insert() and its Insert construct)
+    table = RawInbound.__table__
+    return (
+        insert(table)
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(table.c.idempotency_key, table.c.id, sort_by_parameter_order=False)
+    )
+
+
+# Built once, so SQLAlchemy compiles each only once: a multi-row VALUES built per batch was compiled per batch,
+# which cost more than the database's work.
+_STORE = {"postgresql": _store_statement(pg_insert), "sqlite": _store_statement(sqlite_insert)}
 
 
 async def store_raw_batch(*, session: AsyncSession, items: Sequence[NewRaw]) -> list[StoredRaw]:
     """Insert every item whose idempotency key is new; a known key is reported as a duplicate, not an error.
 
-    One multi-row INSERT for the whole batch (its rows are what a group commit of the ingestors holds). The caller
-    commits; nothing is acknowledged to a sender before that commit.
+    One INSERT for the whole batch (its rows are what a group commit of the ingestors holds), sent by SQLAlchemy as
+    multi-row VALUES ("insertmanyvalues"). The caller commits; nothing is acknowledged to a sender before that
+    commit. On SQLite files the raw writer uses storage/raw_sqlite.py instead, which does the same in fewer steps.
     """
     now = utcnow()
     first: dict[str, NewRaw] = {}
@@ -50,14 +61,9 @@ async def store_raw_batch(*, session: AsyncSession, items: Sequence[NewRaw]) -> 
         first.setdefault(item.idempotency_key, item)  # the same message twice in one batch is stored once
     ids: dict[str, int] = {}
     if first:
-        table = RawInbound.__table__
-        stmt = (
-            _insert(session)(table)
-            .values([_raw_values(item, now) for item in first.values()])
-            .on_conflict_do_nothing(index_elements=["idempotency_key"])
-            .returning(table.c.idempotency_key, table.c.id)
-        )
-        ids = {key: raw_id for key, raw_id in (await session.execute(stmt)).all()}
+        stmt = _STORE[session.bind.dialect.name]
+        rows = await session.execute(stmt, [raw_row_values(item, now) for item in first.values()])
+        ids = {key: raw_id for key, raw_id in rows.all()}
     results: list[StoredRaw] = []
     for item in items:
         raw_id = ids.pop(item.idempotency_key, None)  # popped: a second copy in the batch is the duplicate
@@ -65,7 +71,8 @@ async def store_raw_batch(*, session: AsyncSession, items: Sequence[NewRaw]) -> 
     return results
 
 
-def _raw_values(item: NewRaw, now: datetime) -> dict[str, object]:
+def raw_row_values(item: NewRaw, now: datetime) -> dict[str, object]:
+    """The columns of a new `raw_inbound` row for `item`, as received at `now`."""
     return {
         "channel": item.channel,
         "source": item.source,
@@ -102,6 +109,21 @@ async def claim_pending(
     )  # fmt: skip
 
 
+_raw = RawInbound.__table__.c
+_SETTLE = (
+    update(RawInbound.__table__)
+    .where(_raw.id == bindparam("raw_id"), _raw.lease_owner == bindparam("owner"), _raw.state == RawState.PROCESSING)
+    .values(
+        state=bindparam("new_state"),
+        reason=bindparam("new_reason"),
+        ticket_id=bindparam("new_ticket"),
+        processed_at=bindparam("now"),
+        lease_owner=None,
+        lease_until=None,
+    )
+)
+
+
 async def settle_raw(
     *,
     session: AsyncSession,
@@ -115,16 +137,13 @@ async def settle_raw(
 
     Returns False when the lease was lost (another worker took the row over); the caller must then roll back.
     """
-    # Core on the table, not the ORM: no raw rows are loaded in the pipeline's session to keep in step, and the
-    # ORM's bulk-update bookkeeping is a measurable share of the per-message cost.
-    raw = RawInbound.__table__.c
+    # Core on the table, not the ORM, and built once: no raw rows are loaded in the pipeline's session to keep in
+    # step, and building the statement anew was a measurable share of the per-message cost.
     result = await session.execute(
-        update(RawInbound.__table__)
-        .where(raw.id == raw_id, raw.lease_owner == owner, raw.state == RawState.PROCESSING)
-        .values(
-            state=state, reason=reason, ticket_id=ticket_id, processed_at=utcnow(), lease_owner=None, lease_until=None
-        )
-    )
+        _SETTLE,
+        {"raw_id": raw_id, "owner": owner, "new_state": state, "new_reason": reason, "new_ticket": ticket_id,
+         "now": utcnow()},
+    )  # fmt: skip
     return result.rowcount == 1
 
 
@@ -149,6 +168,13 @@ async def requeue_raw(*, session: AsyncSession, raw_ids: Sequence[int] | None = 
 async def count_raw_by_state(*, session: AsyncSession) -> dict[str, int]:
     rows = await session.execute(select(RawInbound.state, func.count()).group_by(RawInbound.state))
     return {state: n for state, n in rows.all()}
+
+
+async def count_backlog(*, session: AsyncSession) -> int:
+    """Rows the pipeline has still to settle: pending or in a worker's hands (an index range, not a scan)."""
+    unsettled = RawInbound.state.in_((RawState.PENDING, RawState.PROCESSING))
+    found = await session.execute(select(func.count()).select_from(RawInbound).where(unsettled))
+    return int(found.scalar_one())
 
 
 async def list_raw(*, session: AsyncSession, state: str | None = None, limit: int = 100) -> list[RawInbound]:

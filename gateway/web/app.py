@@ -1,4 +1,8 @@
-"""Builds the ASGI app from the running service's parts; route modules register here."""
+"""Builds the ASGI app from the running service's parts; route modules register here.
+
+In front of the FastAPI app stands the Twilio webhooks' own door (`routes/twilio.py`): those two paths need none of
+the browser middleware, and Twilio waits on them.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +25,14 @@ STATIC_DIR = Path(__file__).parent / "static"
 DEFAULT_CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; "
     "object-src 'none'; base-uri 'none'; frame-ancestors 'self'"
+)
+
+
+# What SecurityHeaders adds to a response that sets none of its own, as the Twilio webhooks' door sends them.
+SECURITY_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"SAMEORIGIN"),
+    (b"content-security-policy", DEFAULT_CSP.encode()),
 )
 
 
@@ -56,7 +68,12 @@ def build_page_templates() -> Jinja2Templates:
     return Jinja2Templates(directory=str(TEMPLATES_DIR))  # autoescape is on for .html
 
 
-def create_web_app(ctx: WebContext) -> FastAPI:
+def create_web_app(ctx: WebContext) -> ASGIApp:
+    """The Twilio webhooks' door, with the FastAPI app (pages, APIs, health) behind it."""
+    return twilio.TwilioWebhooks(create_fastapi_app(ctx), ctx, security_headers=SECURITY_HEADERS)
+
+
+def create_fastapi_app(ctx: WebContext) -> FastAPI:
     app = FastAPI(title="Inbox311", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.ctx = ctx
     install_filters(ctx.templates.env)
@@ -69,6 +86,5 @@ def create_web_app(ctx: WebContext) -> FastAPI:
     if ctx.settings.open311.enabled:
         app.include_router(open311.router)
 
-    app.add_middleware(twilio.TwilioWebhooks)  # before SecurityHeaders, so inside it: answers get the headers too
     app.add_middleware(SecurityHeaders)
     return app

@@ -123,6 +123,48 @@ async def test_oversized_body_is_refused(service: Inbox311) -> None:
     assert response.status_code == 413 and await _raw_rows(service) == []
 
 
+async def test_oversized_body_without_a_length_is_refused(service: Inbox311) -> None:
+    async def chunks() -> AsyncIterator[bytes]:  # chunked: no Content-Length to refuse it by
+        for _ in range(40):
+            yield b"Body=" + b"x" * 10_000 + b"&"
+
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": "x"}
+    async with _client(service) as client:
+        response = await client.post(SMS_PATH, content=chunks(), headers=headers)
+    assert response.status_code == 413 and await _raw_rows(service) == []
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "multipart/form-data; boundary=x", None])
+async def test_only_a_form_is_taken(service: Inbox311, content_type: str | None) -> None:
+    form = inbound("Broken hydrant")
+    headers = {"X-Twilio-Signature": signature(PUBLIC_BASE + SMS_PATH, form)}
+    if content_type:
+        headers["Content-Type"] = content_type
+    async with _client(service) as client:
+        response = await client.post(SMS_PATH, content=urlencode(form), headers=headers)
+        charset = await post_signed(
+            client,
+            SMS_PATH,
+            inbound("Broken hydrant"),
+            headers={"Content-Type": "application/x-www-form-urlencoded; charset=UTF-8"},
+        )
+    assert response.status_code == 415
+    assert charset.status_code == 200 and len(await _raw_rows(service)) == 1
+
+
+async def test_other_methods_are_not_allowed_and_answers_carry_the_security_headers(service: Inbox311) -> None:
+    async with _client(service) as client:
+        get = await client.get(SMS_PATH)
+        ok = await post_signed(client, SMS_PATH, inbound("Sinkhole"))
+        health = await client.get("/healthz")  # every other path is the web app's, as before
+    assert get.status_code == 405 and get.headers["allow"] == "POST"
+    for response in (get, ok):
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert "frame-ancestors" in response.headers["content-security-policy"]
+    assert ok.headers["content-type"] == "text/xml; charset=utf-8"
+    assert health.status_code == 200 and health.headers["x-content-type-options"] == "nosniff"
+
+
 @pytest.mark.parametrize("trust", [False, True])
 async def test_forwarded_headers_only_when_trusted(settings: Settings, db_url: str, trust: bool) -> None:
     # Behind a proxy Twilio signs the proxy's URL; X-Forwarded-* say what it was, if we may believe them.
