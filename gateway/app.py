@@ -16,6 +16,7 @@ from typing import Any
 import uvicorn
 from sqlalchemy import text
 
+from gateway.ingest.admission import Backlog
 from gateway.ingest.imap import ImapIngestor
 from gateway.ingest.smtp import SmtpListener
 from gateway.ingest.writer import RawWriter
@@ -93,7 +94,11 @@ class Inbox311:
             owner=self.owner,
             metrics=self.metrics,
         )
-        self.smtp = SmtpListener(settings.smtp, self.writer, self.metrics) if settings.smtp.enabled else None
+        self.backlog = Backlog(self.db, settings.smtp, local_worker=settings.worker.enabled)
+        self.worker.on_settled = self.backlog.settled
+        self.smtp = (
+            SmtpListener(settings.smtp, self.writer, self.metrics, self.backlog) if settings.smtp.enabled else None
+        )
         self.imap = [
             ImapIngestor(account, db=self.db, writer=self.writer, metrics=self.metrics) for account in settings.imap
         ]
@@ -201,6 +206,10 @@ class Inbox311:
         details["outbox_worker"] = "up" if self.outbox.running else "down"
         details["raw"] = raw
         details["outbox"] = outbox
+        if self.backlog.enabled:  # SMTP flow control: how much may wait, and how often senders were held back
+            details["backlog"] = {
+                "limit": self.backlog.limit(), "waited": self.backlog.waited, "deferred": self.backlog.refused,
+            }  # fmt: skip
         if not all(v for v in listeners.values() if v is not None) or not worker_up:
             ok = False
         if not self.outbox.running:

@@ -39,6 +39,11 @@ class SmtpSettings(_Section):
     tls_cert: str = ""
     tls_key: str = ""
     require_starttls: bool = False
+    # Flow control (gateway/ingest/admission.py): DATA waits while more mail waits for the pipeline than it
+    # settles in `backlog_seconds` (0: never wait), or than `max_backlog`; after `busy_wait_seconds`, 451.
+    backlog_seconds: float = Field(default=0.5, ge=0)
+    max_backlog: int = Field(default=1000, ge=1)
+    busy_wait_seconds: float = Field(default=120.0, gt=0)
 
     @field_validator("domains")
     @classmethod
@@ -72,7 +77,7 @@ class EmailOutboundSettings(_Section):
     username: str = ""
     password: str = ""
     timeout_seconds: float = Field(default=30.0, gt=0)
-    connections: int = Field(default=4, ge=1, le=64)
+    connections: int = Field(default=16, ge=1, le=64)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

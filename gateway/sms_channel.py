@@ -19,6 +19,7 @@ from gateway.ack_events import record_answer_queued
 from gateway.pipeline import Reject, StageContext, ThreadMatch, WorkItem
 from gateway.sms_commands import enqueue_sms, handle_sms_command, reply_address
 from gateway.sms_media import describe_failures, fetch_media
+from parsers.location import place_columns
 from parsers.phone import normalise_phone
 from parsers.sms import SmsParseError, extra_value, parse_twilio_form, shared_location
 from parsers.types import Channel, Location, ParsedMessage
@@ -143,14 +144,7 @@ async def _fill_location(item: WorkItem, ctx: StageContext, ticket: Ticket) -> N
         and ((ticket.location_confidence or 0.0) >= new.confidence)
     ):
         return  # what the ticket has is at least as good
-    fields = {
-        "address": new.text[:500],
-        "lat": new.point.lat if new.point else None,
-        "lon": new.point.lon if new.point else None,
-        "location_source": new.kind,
-        "location_confidence": new.confidence,
-    }
-    await update_ticket_location(session=ctx.db(), ticket_id=ticket.id, **fields)
+    await update_ticket_location(session=ctx.db(), ticket_id=ticket.id, **place_columns(new))
     await add_event(
         session=ctx.db(),
         ticket_id=ticket.id,

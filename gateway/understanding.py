@@ -15,7 +15,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from gateway.pipeline import Question, StageContext, ThreadMatch, WorkItem
-from parsers.location import address_key, extract_locations, location_is_usable
+from parsers.location import address_key, extract_locations, location_is_usable, place_columns
 from parsers.types import Channel, GeoPoint, Location
 from rules.dedupe import ReportFacts, find_duplicate
 from rules.taxonomy import UNCATEGORISED
@@ -80,13 +80,16 @@ def _ticket_location(ticket: Ticket | Candidate) -> Location | None:
 
 
 def _facts(ticket: Ticket | Candidate) -> ReportFacts:
-    loc = _ticket_location(ticket)
     point = GeoPoint(ticket.lat, ticket.lon) if ticket.lat is not None and ticket.lon is not None else None
+    key = ticket.address_key
+    if key is None and ticket.address:  # a ticket stored before the key was
+        loc = _ticket_location(ticket)
+        key = address_key(loc) if loc is not None else None
     return ReportFacts(
         category=ticket.category or UNCATEGORISED,
         created_at=_aware(ticket.created_at),
         point=point,
-        address_key=address_key(loc) if loc is not None else None,
+        address_key=key,
         text=f"{ticket.summary}\n{ticket.description}",
         ticket_id=ticket.id,
     )
@@ -114,6 +117,7 @@ async def place_and_link(item: WorkItem, ctx: StageContext, ticket: Ticket) -> N
     window = timedelta(days=settings.window_days)
     session = ctx.db()
     created = _aware(ticket.created_at)
+    facts = _facts(ticket)
     near = (ticket.lat, ticket.lon) if ticket.lat is not None and ticket.lon is not None else None
     candidates = await list_open_tickets_of_category(
         session=session,
@@ -122,9 +126,10 @@ async def place_and_link(item: WorkItem, ctx: StageContext, ticket: Ticket) -> N
         exclude_id=ticket.id,
         near=near,
         radius_m=settings.distance_m,
+        address_key=facts.address_key,
     )
     match = find_duplicate(
-        _facts(ticket),
+        facts,
         [_facts(t) for t in candidates],
         max_distance_m=settings.distance_m,
         window=window,
@@ -266,14 +271,7 @@ async def fill_from_answer(item: WorkItem, ctx: StageContext, ticket: Ticket) ->
 async def _fill_location(ctx: StageContext, ticket: Ticket, location: Location | None) -> dict[str, object] | None:
     if location is None or ticket.id is None:
         return None
-    point = location.point
-    fields: dict[str, object] = {
-        "address": location.text[:500],
-        "location_source": location.kind,
-        "location_confidence": location.confidence,
-        "lat": point.lat if point else None,
-        "lon": point.lon if point else None,
-    }
+    fields = place_columns(location)
     await touch_ticket(session=ctx.db(), ticket_id=ticket.id, **fields)
     ticket.address, ticket.lat, ticket.lon = location.text[:500], fields["lat"], fields["lon"]  # type: ignore[assignment]
     await _geocode(ctx, ticket, location)

@@ -64,6 +64,7 @@ class PipelineWorker:
         self.processed = 0
         self.last_error: str | None = None
         self.on_committed: Callable[[], None] | None = None  # e.g. wake the outbox sender
+        self.on_settled: Callable[[int], None] | None = None  # rows left the backlog (e.g. SMTP flow control)
 
     # ---- lifecycle ------------------------------------------------------------------------------------------
 
@@ -117,6 +118,7 @@ class PipelineWorker:
             rows = await claim_pending(session=session, owner=self.owner, limit=self._settings.batch_size, lease=lease)
         ready: list[tuple[RawInbound, WorkItem]] = []
         for row in rows:
+            await asyncio.sleep(0)  # the stages seldom wait on I/O: let SMTP sessions and sends in between
             item = await self._prepare(row)
             if item is not None:
                 ready.append((row, item))
@@ -183,6 +185,7 @@ class PipelineWorker:
                 async with self._db.write() as session:
                     opened = time.monotonic()
                     for row, item in ready[start:]:
+                        await asyncio.sleep(0)  # (as above; the transaction holds only this process's write turn)
                         attempted += 1
                         trial = _copy_item(item)
                         await self._transact(trial, StageContext(services=self._services, session=session), [""])
@@ -238,6 +241,8 @@ class PipelineWorker:
         self.processed += 1
         if self.on_committed is not None:
             self.on_committed()
+        if self.on_settled is not None:
+            self.on_settled(1)
         if self._metrics is not None:
             self._metrics.observe_processed(str(item.channel), (utcnow() - row.received_at).total_seconds())
         message_id = item.parsed.message_id if item.parsed else None
@@ -254,6 +259,8 @@ class PipelineWorker:
     async def _settle(self, item: WorkItem, state: str, reason: str) -> None:
         async with self._db.write() as session:
             await settle_raw(session=session, raw_id=item.raw_id, owner=self.owner, state=state, reason=reason)
+        if self.on_settled is not None:
+            self.on_settled(1)
         if self._metrics is not None:
             self._metrics.count_outcome(str(item.channel), state)
         log.warning("raw=%d %s: %s", item.raw_id, state, reason)

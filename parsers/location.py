@@ -76,6 +76,25 @@ def address_key(location: Location) -> str | None:
     return None
 
 
+def place_columns(location: Location | None) -> dict[str, object]:
+    """The ticket's place columns for `location` (None clears them): text, kind, confidence, point and the
+    normalised key that finds other reports of the same place without reading every ticket."""
+    if location is None:
+        fields: dict[str, object] = dict.fromkeys(
+            ("address", "location_source", "location_confidence", "lat", "lon", "address_key")
+        )
+        return fields
+    key = address_key(location)
+    return {
+        "address": location.text[:500],
+        "location_source": location.kind,
+        "location_confidence": location.confidence,
+        "lat": location.point.lat if location.point else None,
+        "lon": location.point.lon if location.point else None,
+        "address_key": key[:200] if key else None,
+    }
+
+
 def location_is_usable(location: Location | None, *, minimum: float = 0.6) -> bool:
     """Good enough to send a crew: a point, or an address/intersection/block confident enough to geocode."""
     if location is None:

@@ -2,22 +2,53 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, or_, select
+from sqlalchemy import Row, Select, and_, bindparam, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Contact, Event, Ticket, TicketStatus
 
 QUESTION_ASKED = "question-asked"
 QUESTION_ANSWERED = "question-answered"
-CANDIDATE_COLUMNS = (
+PLACE_COLUMNS = (
     Ticket.id, Ticket.tracking_number, Ticket.reporter_id, Ticket.category, Ticket.created_at, Ticket.lat, Ticket.lon,
-    Ticket.address, Ticket.location_source, Ticket.location_confidence, Ticket.summary, Ticket.description,
+    Ticket.address, Ticket.location_source, Ticket.location_confidence, Ticket.address_key,
 )  # fmt: skip
-Candidate = Row[Any]  # an open ticket as dedupe sees it: the CANDIDATE_COLUMNS, by the Ticket's attribute names
+Candidate = Row[Any]  # an open ticket as dedupe sees it: the columns above and its text (Ticket attribute names)
+
+
+@functools.cache
+def _candidates_query(by_point: bool, by_key: bool) -> Select[Any]:
+    """The candidate search of each shape, built once (the values are bound at execution): it runs per report."""
+    located = by_point or by_key
+    text = (Ticket.summary, literal("").label("description")) if located else (Ticket.summary, Ticket.description)
+    query = (
+        select(*PLACE_COLUMNS, *text)
+        .where(
+            Ticket.category == bindparam("category"),
+            Ticket.status.in_(TicketStatus.OPEN_STATES),
+            Ticket.duplicate_of_id.is_(None),
+            Ticket.created_at >= bindparam("since"),
+            Ticket.id != bindparam("exclude_id"),
+        )
+        .order_by(Ticket.created_at.desc())
+        .limit(bindparam("limit"))
+    )
+    same_place = []
+    if by_point:
+        same_place.append(
+            and_(
+                Ticket.lat.between(bindparam("lat_lo"), bindparam("lat_hi")),
+                Ticket.lon.between(bindparam("lon_lo"), bindparam("lon_hi")),
+            )
+        )
+    if by_key:
+        same_place.append(Ticket.address_key == bindparam("address_key"))
+    return query.where(or_(*same_place)) if same_place else query
 
 
 async def list_open_tickets_of_category(
@@ -28,32 +59,25 @@ async def list_open_tickets_of_category(
     exclude_id: int | None = None,
     near: tuple[float, float] | None = None,
     radius_m: float = 0.0,
+    address_key: str | None = None,
     limit: int = 200,
 ) -> list[Candidate]:
-    """Open tickets of `category` created since `since` that are not themselves duplicates, newest first. With
-    `near` (lat, lon), only those within a box of `radius_m` around it, or without a point of their own (they may
-    still match by address or words): the database narrows the field instead of every ticket being loaded. Rows
-    carry only what dedupe reads (named like the Ticket's attributes): whole ORM objects cost ten times more."""
-    query = (
-        select(*CANDIDATE_COLUMNS)
-        .where(
-            Ticket.category == category,
-            Ticket.status.in_(TicketStatus.OPEN_STATES),
-            Ticket.duplicate_of_id.is_(None),
-            Ticket.created_at >= since,
-        )
-        .order_by(Ticket.created_at.desc())
-        .limit(limit)
-    )
+    """Open tickets of `category` created since `since` that are not themselves duplicates, newest first.
+
+    A report with a place is only ever linked by place, so then only tickets within a box of `radius_m` around
+    `near` (lat, lon) or with the same `address_key` are read, and without their text: the database narrows the
+    field through its indexes. A report without a place is compared by its words with the `limit` latest tickets.
+    Rows carry only what dedupe reads: whole ORM objects cost ten times more."""
+    params: dict[str, Any] = {"category": category, "since": since, "limit": limit, "exclude_id": exclude_id or 0}
     if near is not None:
         lat, lon = near
         dlat = radius_m / 111_000 * 1.5  # a generous box: the exact distance is measured afterwards
         dlon = dlat / max(math.cos(math.radians(lat)), 0.01)
-        in_box = and_(Ticket.lat.between(lat - dlat, lat + dlat), Ticket.lon.between(lon - dlon, lon + dlon))
-        query = query.where(or_(Ticket.lat.is_(None), in_box))
-    if exclude_id is not None:
-        query = query.where(Ticket.id != exclude_id)
-    found = await session.execute(query)
+        params |= {"lat_lo": lat - dlat, "lat_hi": lat + dlat, "lon_lo": lon - dlon, "lon_hi": lon + dlon}
+    if address_key is not None:
+        params["address_key"] = address_key
+    query = _candidates_query(near is not None, address_key is not None)
+    found = await session.execute(query, params)
     return list(found.all())
 
 

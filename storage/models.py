@@ -70,6 +70,7 @@ class Ticket(SQLModel, table=True):
         Index("ix_ticket_status_activity", "status", "last_activity_at"),
         Index("ix_ticket_activity_id", "last_activity_at", "id"),  # the inbox's default order, paged by keyset
         Index("ix_ticket_assignee_activity", "assignee_id", "last_activity_at"),  # "assigned to me"
+        Index("ix_ticket_category_place", "category", "address_key"),  # duplicates of the same place
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -90,6 +91,7 @@ class Ticket(SQLModel, table=True):
     lon: float | None = None
     location_source: str | None = Field(default=None, max_length=32)
     location_confidence: float | None = None
+    address_key: str | None = Field(default=None, max_length=200)  # parsers.location.address_key of the place
     reporter_id: int | None = Field(default=None, foreign_key="contact.id", index=True)
     assignee_id: int | None = Field(default=None, foreign_key="staff_user.id")
     duplicate_of_id: int | None = Field(default=None, foreign_key="ticket.id", index=True)

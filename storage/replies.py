@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import Executable, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,15 +14,24 @@ from storage.models import Contact, Outbox, OutboxState, ReplyBudget, utcnow
 EVERYONE = "*"  # the budget row that counts all automatic replies together
 
 
-async def _count_reply(session: AsyncSession, address: str, window: datetime) -> int:
-    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
-    stmt = (
-        insert(ReplyBudget)
-        .values(address=address, window_start=window, count=1)
-        .on_conflict_do_update(index_elements=["address", "window_start"], set_={"count": ReplyBudget.count + 1})
-        .returning(ReplyBudget.count)
+def _count_statement(dialect: str) -> Executable:
+    """The budget upsert, built once per dialect (the values are bound at execution)."""
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    budget = ReplyBudget.__table__
+    return (
+        insert(budget)  # the table, not the class: the ORM's bulk-insert path costs more than the statement
+        .values(address=bindparam("address"), window_start=bindparam("window"), count=1)
+        .on_conflict_do_update(index_elements=["address", "window_start"], set_={"count": budget.c.count + 1})
+        .returning(budget.c.count)
     )
-    return (await session.execute(stmt)).scalar_one()
+
+
+_COUNT_REPLY = {name: _count_statement(name) for name in ("postgresql", "sqlite")}
+
+
+async def _count_reply(session: AsyncSession, address: str, window: datetime) -> int:
+    stmt = _COUNT_REPLY[session.bind.dialect.name]
+    return (await session.execute(stmt, {"address": address, "window": window})).scalar_one()
 
 
 async def take_reply_budget(

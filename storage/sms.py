@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Contact, Event, Message, Outbox, OutboxState, Ticket, TicketStatus, utcnow
@@ -106,6 +106,13 @@ async def subscribe_to_ticket(*, session: AsyncSession, ticket_id: int, contact_
         )
 
 
+_SUBSCRIBED = (  # built once: asked for every report linked as a duplicate
+    select(Event.id)
+    .where(Event.ticket_id == bindparam("ticket_id"), Event.action == "subscribed", Event.actor == bindparam("actor"))
+    .limit(1)
+)
+
+
 async def is_ticket_party(*, session: AsyncSession, ticket_id: int, contact_id: int) -> bool:
     """Whether `contact_id` reported the ticket or subscribed to it."""
     ticket = await session.get(Ticket, ticket_id)
@@ -113,11 +120,7 @@ async def is_ticket_party(*, session: AsyncSession, ticket_id: int, contact_id: 
         return False
     if ticket.reporter_id == contact_id:
         return True
-    found = await session.execute(
-        select(Event.id)
-        .where(Event.ticket_id == ticket_id, Event.action == "subscribed", Event.actor == f"contact:{contact_id}")
-        .limit(1)
-    )
+    found = await session.execute(_SUBSCRIBED, {"ticket_id": ticket_id, "actor": f"contact:{contact_id}"})
     return found.first() is not None
 
 

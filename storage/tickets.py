@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Executable, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from storage.models import Contact, Event, Message, Outbox, Ticket, TrackingCounter, utcnow
 
@@ -24,22 +27,29 @@ def new_token(nbytes: int = 16) -> str:
     return secrets.token_urlsafe(nbytes)
 
 
-async def get_or_create_contact(*, session: AsyncSession, kind: str, address: str, name: str | None = None) -> Contact:
-    insert = _insert(session)
-    await session.execute(
+def _new_contact_statement(dialect: str) -> Executable:
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    columns = ("kind", "address", "name", "opted_out", "bounced", "created_at", "updated_at")
+    return (
         insert(Contact.__table__)  # Core: a plain statement, without the ORM's bulk-insert bookkeeping
-        .values(
-            kind=kind,
-            address=address,
-            name=name,
-            opted_out=False,
-            bounced=False,
-            created_at=utcnow(),
-            updated_at=utcnow(),
-        )
+        .values({c: bindparam(c) for c in columns})
         .on_conflict_do_nothing(index_elements=["kind", "address"])
     )
-    found = await session.execute(select(Contact).where(Contact.kind == kind, Contact.address == address))
+
+
+# Built once: every message looks its sender up, and building the statements cost more than running them.
+_NEW_CONTACT = {name: _new_contact_statement(name) for name in ("postgresql", "sqlite")}
+_CONTACT_BY_ADDRESS = select(Contact).where(Contact.kind == bindparam("kind"), Contact.address == bindparam("address"))
+
+
+async def get_or_create_contact(*, session: AsyncSession, kind: str, address: str, name: str | None = None) -> Contact:
+    now = utcnow()
+    await session.execute(
+        _NEW_CONTACT[session.bind.dialect.name],
+        {"kind": kind, "address": address, "name": name, "opted_out": False, "bounced": False, "created_at": now,
+         "updated_at": now},
+    )  # fmt: skip
+    found = await session.execute(_CONTACT_BY_ADDRESS, {"kind": kind, "address": address})
     contact = found.scalar_one()
     if name and not contact.name:
         contact.name = name
@@ -50,17 +60,24 @@ async def get_contact(*, session: AsyncSession, contact_id: int) -> Contact | No
     return await session.get(Contact, contact_id)
 
 
-async def next_tracking_number(*, session: AsyncSession, prefix: str, year: int) -> str:
-    """SR-2026-000042: a per-year sequence, safe under concurrent instances (the upsert takes a row lock)."""
-    insert = _insert(session)
+def _next_number_statement(dialect: str) -> Executable:
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
     counter = TrackingCounter.__table__
-    stmt = (
+    return (
         insert(counter)
-        .values(prefix=prefix, year=year, last=1)
+        .values(prefix=bindparam("prefix"), year=bindparam("year"), last=1)
         .on_conflict_do_update(index_elements=["prefix", "year"], set_={"last": counter.c.last + 1})
         .returning(counter.c.last)
     )
-    n = (await session.execute(stmt)).scalar_one()
+
+
+_NEXT_NUMBER = {name: _next_number_statement(name) for name in ("postgresql", "sqlite")}  # built once: hot path
+
+
+async def next_tracking_number(*, session: AsyncSession, prefix: str, year: int) -> str:
+    """SR-2026-000042: a per-year sequence, safe under concurrent instances (the upsert takes a row lock)."""
+    stmt = _NEXT_NUMBER[session.bind.dialect.name]
+    n = (await session.execute(stmt, {"prefix": prefix, "year": year})).scalar_one()
     return f"{prefix}-{year}-{n:06d}"
 
 
@@ -121,6 +138,9 @@ async def add_message(*, session: AsyncSession, **fields: Any) -> Message:
     return message
 
 
+_ADD_EVENT = insert(Event.__table__)
+
+
 async def add_event(
     *,
     session: AsyncSession,
@@ -129,17 +149,35 @@ async def add_event(
     action: str,
     data: dict[str, Any] | None = None,
     public: bool = False,
-) -> Event:
-    event = Event(ticket_id=ticket_id, actor=actor, action=action, data=data or {}, public=public)
-    session.add(event)
-    return event
+) -> None:
+    # Core, built once: a ticket gets several events per message, and ORM objects for them cost more than the rows.
+    await session.execute(
+        _ADD_EVENT,
+        {"ticket_id": ticket_id, "actor": actor, "action": action, "data": data or {}, "public": public,
+         "created_at": utcnow()},
+    )  # fmt: skip
+
+
+@functools.cache
+def _touch_statement(fields: tuple[str, ...]) -> Executable:
+    """The update of these columns (and the activity times), built once per set of columns."""
+    table = Ticket.__table__
+    values = {name: bindparam(f"new_{name}") for name in ("updated_at", "last_activity_at", *fields)}
+    return update(table).where(table.c.id == bindparam("ticket_id")).values(values)
 
 
 async def touch_ticket(*, session: AsyncSession, ticket_id: int, **fields: Any) -> None:
+    """Update the ticket's row (and its activity time); a Ticket this session holds shows the new values too."""
     now = utcnow()
-    await session.execute(
-        update(Ticket).where(Ticket.id == ticket_id).values(updated_at=now, last_activity_at=now, **fields)
-    )
+    values = {"updated_at": now, "last_activity_at": now, **fields}
+    # Core on the table: the ORM's update would compare every object the session holds to keep them in step,
+    # which in a pipeline transaction of many messages is most of the cost; only this ticket can have changed.
+    stmt = _touch_statement(tuple(sorted(fields)))
+    await session.execute(stmt, {"ticket_id": ticket_id, **{f"new_{k}": v for k, v in values.items()}})
+    held = session.sync_session.identity_map.get(Session.identity_key(Ticket, ticket_id))
+    if held is not None:
+        for name, value in values.items():
+            set_committed_value(held, name, value)
 
 
 async def list_tickets(

@@ -15,6 +15,7 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from gateway.ingest.admission import Backlog
 from gateway.ingest.writer import IngestError, RawWriter
 from gateway.metrics import Metrics
 from gateway.redact import redact
@@ -54,10 +55,13 @@ def idempotency_key(raw: bytes, message_id: str | None) -> str:
 class SmtpIngestHandler:
     """aiosmtpd handler hooks: RCPT and DATA."""
 
-    def __init__(self, settings: SmtpSettings, writer: RawWriter, metrics: Metrics | None = None) -> None:
+    def __init__(
+        self, settings: SmtpSettings, writer: RawWriter, metrics: Metrics | None = None, backlog: Backlog | None = None
+    ) -> None:
         self._domains = frozenset(settings.domains)
         self._writer = writer
         self._metrics = metrics
+        self._backlog = backlog
         self.in_flight = 0
         self.idle = asyncio.Event()  # set whenever no message is between DATA and its reply
         self.idle.set()
@@ -91,19 +95,27 @@ class SmtpIngestHandler:
         self.in_flight += 1
         self.idle.clear()
         try:
-            stored = await self._writer.store(item)
-        except IngestError as exc:
-            log.error(
-                "smtp: could not store message_id=%s from=%s: %s",
-                message_id,
-                redact(str(envelope.mail_from or "")),
-                exc,
-            )
-            return "451 4.3.0 Temporary failure storing the message, please try again later"
+            if self._backlog is not None and not await self._backlog.admit():
+                log.warning("smtp: backlog full, message_id=%s deferred with 451", message_id)
+                return "451 4.3.2 Too many reports waiting to be processed, please try again later"
+            try:
+                stored = await self._writer.store(item)
+            except IngestError as exc:
+                if self._backlog is not None:
+                    self._backlog.release()
+                log.error(
+                    "smtp: could not store message_id=%s from=%s: %s",
+                    message_id,
+                    redact(str(envelope.mail_from or "")),
+                    exc,
+                )
+                return "451 4.3.0 Temporary failure storing the message, please try again later"
         finally:
             self.in_flight -= 1
             if self.in_flight == 0:
                 self.idle.set()
+        if self._backlog is not None:
+            (self._backlog.release if stored.duplicate else self._backlog.stored)()
         if stored.duplicate:
             if self._metrics is not None:
                 self._metrics.duplicates.labels("email").inc()
@@ -132,9 +144,11 @@ def _tls_context(settings: SmtpSettings) -> ssl.SSLContext | None:
 class SmtpListener:
     """Runs the aiosmtpd protocol on a server created on the running loop (not the threaded Controller)."""
 
-    def __init__(self, settings: SmtpSettings, writer: RawWriter, metrics: Metrics | None = None) -> None:
+    def __init__(
+        self, settings: SmtpSettings, writer: RawWriter, metrics: Metrics | None = None, backlog: Backlog | None = None
+    ) -> None:
         self._settings = settings
-        self.handler = SmtpIngestHandler(settings, writer, metrics)
+        self.handler = SmtpIngestHandler(settings, writer, metrics, backlog)
         self._server: asyncio.Server | None = None
         self._tls = _tls_context(settings)
 

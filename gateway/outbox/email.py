@@ -12,6 +12,7 @@ from email.utils import formatdate
 
 import aiosmtplib
 
+from gateway.outbox.email_render import envelope, render_email
 from gateway.outbox.worker import OutboxError
 from gateway.settings import EmailOutboundSettings
 from storage.models import Outbox
@@ -79,13 +80,18 @@ class SmtpSender:
         return await open_relay(self._settings)
 
     async def send(self, row: Outbox) -> str | None:
-        message = build_email(row)
+        data = render_email(row.payload, date=formatdate(localtime=False))
+        message = build_email(row) if data is None else None  # an address outside ASCII: SMTPUTF8 via the library
         async with self._slots:
             client = None if self._idle.empty() else self._idle.get_nowait()
             try:
                 if client is None or not client.is_connected:
                     client = await self._connect()
-                await client.send_message(message)
+                if data is not None:
+                    await client.sendmail(*envelope(row.payload), data)
+                else:
+                    assert message is not None
+                    await client.send_message(message)
             except aiosmtplib.SMTPRecipientsRefused as exc:
                 await _close(client)
                 codes = [r.code for r in exc.recipients]

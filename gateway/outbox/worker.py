@@ -55,7 +55,7 @@ class OutboxWorker:
         *,
         owner: str,
         metrics: Metrics | None = None,
-        concurrency: int = 8,
+        concurrency: int = 16,
     ) -> None:
         self._db = db
         self._settings = settings

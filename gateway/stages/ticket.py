@@ -14,6 +14,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 from gateway.pipeline import Stage, StageContext, WorkItem
+from parsers.location import place_columns
 from parsers.types import ParsedMessage
 from storage.attachments import store_attachment
 from storage.models import Contact, Ticket, TicketStatus, utcnow
@@ -182,11 +183,7 @@ async def _create(item: WorkItem, ctx: StageContext, *, linked_from: Ticket | No
         category_decided_by=c.decided_by if c else None,
         department=c.department if c else None,
         priority=c.priority if c else "normal",
-        address=loc.text[:500] if loc else None,
-        lat=loc.point.lat if loc and loc.point else None,
-        lon=loc.point.lon if loc and loc.point else None,
-        location_source=loc.kind if loc else None,
-        location_confidence=loc.confidence if loc else None,
+        **place_columns(loc),
         reporter_id=item.contact_id,
         language=parsed.language,
         linked_from_id=linked_from.id if linked_from else None,

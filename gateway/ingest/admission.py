@@ -1,0 +1,116 @@
+"""Admission to the pipeline's backlog: when accepted mail waits longer than a reply should take, SMTP slows down.
+
+Every accepted message is durable at once, so a backlog never loses anything; but a resident whose report sits
+behind thousands of others gets the tracking number minutes late. SMTP has the remedy built in: the sending MTA
+waits for our answer to DATA (RFC 5321 gives it ten minutes) and retries later on a 4xx. So before a message is
+stored, `admit()` waits while the backlog (raw rows pending or in processing) is over its limit, first come first
+served, and gives up after `busy_wait_seconds` (the handler then answers 451 and the MTA keeps the message).
+
+The limit follows the pipeline: about `backlog_seconds` of the rate at which this process's worker settles rows
+(so a new report waits that long behind the others at most), never below `MIN_BACKLOG` and never above
+`max_backlog`; an instance without a worker of its own uses `max_backlog`. The backlog is counted in the database
+now and then (it also holds other instances' and channels' arrivals) and kept current in between from what this
+process admits and settles.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+
+from gateway.settings import SmtpSettings
+from storage.db import Database
+from storage.raw import count_backlog
+
+MIN_BACKLOG = 16  # room for a burst before the pipeline's rate is known, and for one full batch of the worker
+RATE_WINDOW_S = 5.0  # settled rows are counted over this long to know the pipeline's rate
+RECOUNT_S = 1.0  # the database is asked again after this long
+
+
+class Backlog:
+    def __init__(self, db: Database, settings: SmtpSettings, *, local_worker: bool) -> None:
+        self._db = db
+        self._seconds = settings.backlog_seconds
+        self._max = settings.max_backlog
+        self._wait = settings.busy_wait_seconds
+        self._local_worker = local_worker
+        self._counted = 0  # the database's count at the last recount
+        self._counted_at = float("-inf")
+        self._since = 0  # stored minus settled since the last recount
+        self._unstored = 0  # admitted, not yet stored (nor released)
+        self._settled: deque[float] = deque()  # when this process's worker settled its recent rows
+        self._turn = asyncio.Lock()  # waiters are admitted in the order they came
+        self._room = asyncio.Event()
+        self.waited = 0  # messages that had to wait, for /metrics and tests
+        self.refused = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self._seconds > 0
+
+    @property
+    def size(self) -> int:
+        return max(0, self._counted + self._since) + self._unstored
+
+    def limit(self) -> int:
+        if not self._local_worker:
+            return self._max
+        now = time.monotonic()
+        while self._settled and self._settled[0] < now - RATE_WINDOW_S:
+            self._settled.popleft()
+        rate = len(self._settled) / RATE_WINDOW_S
+        return max(MIN_BACKLOG, min(self._max, int(rate * self._seconds)))
+
+    def settled(self, count: int = 1) -> None:
+        """The worker finished rows (done, quarantined or held): room for as many new ones."""
+        now = time.monotonic()
+        self._settled.extend([now] * count)
+        self._since -= count
+        self._room.set()
+
+    def stored(self) -> None:
+        """An admitted message is in the database now."""
+        self._unstored -= 1
+        self._since += 1
+
+    def release(self) -> None:
+        """An admitted message was not added after all (a duplicate, or storing failed)."""
+        self._unstored -= 1
+        self._room.set()
+
+    async def admit(self) -> bool:
+        """Wait for room in the backlog; False when none came within `busy_wait_seconds`."""
+        if not self.enabled:
+            return True
+        fresh = time.monotonic() - self._counted_at <= RECOUNT_S
+        if fresh and not self._turn.locked() and self.size < self.limit():
+            self._unstored += 1
+            return True
+        deadline = time.monotonic() + self._wait
+        waited = False
+        async with self._turn:
+            while True:
+                if time.monotonic() - self._counted_at > RECOUNT_S:
+                    await self._recount()
+                if self.size < self.limit():
+                    self._unstored += 1
+                    return True
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    self.refused += 1
+                    return False
+                if not waited:
+                    waited = True
+                    self.waited += 1
+                self._room.clear()
+                try:
+                    await asyncio.wait_for(self._room.wait(), timeout=min(RECOUNT_S, remaining))
+                except TimeoutError:
+                    pass
+
+    async def _recount(self) -> None:
+        async with self._db.read() as session:
+            counted = await count_backlog(session=session)
+        self._counted, self._since = counted, 0
+        self._counted_at = time.monotonic()
