@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.leases import claim_rows
@@ -60,6 +60,22 @@ async def claim_due_outbox(
     )  # fmt: skip
 
 
+_row = Outbox.__table__.c
+# Core on the table, not the ORM (the sender's session holds no outbox objects to keep in step), and built once.
+_MARK_SENT = (
+    update(Outbox.__table__)
+    .where(_row.id == bindparam("outbox_id"), _row.lease_owner == bindparam("owner"))
+    .values(
+        state=bindparam("new_state"),
+        provider_id=bindparam("provider"),
+        sent_at=bindparam("now"),
+        error=None,
+        lease_owner=None,
+        lease_until=None,
+    )
+)
+
+
 async def mark_outbox_sent(
     *,
     session: AsyncSession,
@@ -68,13 +84,8 @@ async def mark_outbox_sent(
     provider_id: str | None = None,
     state: str = OutboxState.SENT,
 ) -> bool:
-    # Core on the table, not the ORM: the sender's session holds no outbox objects to keep in step.
-    row = Outbox.__table__.c
-    result = await session.execute(
-        update(Outbox.__table__)
-        .where(row.id == outbox_id, row.lease_owner == owner)
-        .values(state=state, provider_id=provider_id, sent_at=utcnow(), error=None, lease_owner=None, lease_until=None)
-    )
+    params = {"outbox_id": outbox_id, "owner": owner, "new_state": state, "provider": provider_id, "now": utcnow()}
+    result = await session.execute(_MARK_SENT, params)
     return result.rowcount == 1
 
 
