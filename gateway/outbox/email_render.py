@@ -2,7 +2,8 @@
 
 Building an `EmailMessage` and flattening it parses every header into structured objects and back, which costs more
 than the rest of sending a reply. Our messages have one shape (a few known headers and a text body), so they are
-written here with the standard library's encoders: RFC 2047 for words outside ASCII, quoted-printable for the body.
+written here with the standard library's encoders: RFC 2047 for words outside ASCII, quoted-printable for a body
+that is not plain ASCII.
 Addresses outside ASCII need SMTPUTF8 and are left to the general path (`render_email` returns None).
 """
 
@@ -63,11 +64,15 @@ def render_email(payload: dict[str, Any], *, date: str) -> bytes | None:
             return None
         lines.append(line)
     text = str(payload["text"]).replace("\r\n", "\n").replace("\r", "\n")
-    body = quopri.encodestring(text.encode("utf-8")).replace(b"\n", b"\r\n")
+    if text.isascii() and all(len(line) <= LINE_LIMIT for line in text.split("\n")):
+        # As the standard library chooses: plain ASCII goes as it is, so a tracking link reads whole in any mailbox.
+        encoding, body = "7bit", text.encode("ascii").replace(b"\n", b"\r\n")
+    else:
+        encoding, body = "quoted-printable", quopri.encodestring(text.encode("utf-8")).replace(b"\n", b"\r\n")
     lines += [
         "MIME-Version: 1.0",
         'Content-Type: text/plain; charset="utf-8"',
-        "Content-Transfer-Encoding: quoted-printable",
+        f"Content-Transfer-Encoding: {encoding}",
     ]
     head = "\r\n".join(lines).encode("ascii")
     return head + b"\r\n\r\n" + body + (b"" if body.endswith(b"\r\n") else b"\r\n")

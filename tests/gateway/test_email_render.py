@@ -45,6 +45,7 @@ def test_headers_and_body_read_back_exactly() -> None:
     assert message["References"].split() == [f"<ref{n}-{'y' * 40}@mail.example>" for n in range(20)]
     assert message.get_content().replace("\r\n", "\n") == _payload()["text"]  # CRLF on the wire
     assert f"List-Unsubscribe: {UNSUBSCRIBE}\r\n".encode() in data  # one line, never folded or encoded
+    assert b"Content-Transfer-Encoding: 7bit" in data  # plain ASCII: a link in the body reads whole in raw mail
 
 
 def test_words_outside_ascii_are_encoded_and_decode_back() -> None:
@@ -55,6 +56,7 @@ def test_words_outside_ascii_are_encoded_and_decode_back() -> None:
     )
     data = render_email(payload, date="Mon, 23 Nov 2026 10:00:00 -0000")
     assert data is not None and data.isascii()
+    assert b"Content-Transfer-Encoding: quoted-printable" in data
     message = _read(data)
     assert message["Subject"] == "Re: Bache en la calle Año Nuevo [SR-2026-000042]"
     assert message["From"].addresses[0].display_name == "Ciudad Añasco 311"
