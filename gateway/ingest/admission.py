@@ -42,7 +42,7 @@ class Backlog:
         self._settled: deque[float] = deque()  # when this process's worker settled its recent rows
         self._turn = asyncio.Lock()  # waiters are admitted in the order they came
         self._room = asyncio.Event()
-        self.waited = 0  # messages that had to wait, for /metrics and tests
+        self.waited = 0  # messages that had to wait (shown in /healthz)
         self.refused = 0
 
     @property
@@ -56,16 +56,19 @@ class Backlog:
     def limit(self) -> int:
         if not self._local_worker:
             return self._max
-        now = time.monotonic()
-        while self._settled and self._settled[0] < now - RATE_WINDOW_S:
-            self._settled.popleft()
+        self._forget_old_settlements(time.monotonic())
         rate = len(self._settled) / RATE_WINDOW_S
         return max(MIN_BACKLOG, min(self._max, int(rate * self._seconds)))
+
+    def _forget_old_settlements(self, now: float) -> None:
+        while self._settled and self._settled[0] < now - RATE_WINDOW_S:
+            self._settled.popleft()
 
     def settled(self, count: int = 1) -> None:
         """The worker finished rows (done, quarantined or held): room for as many new ones."""
         now = time.monotonic()
         self._settled.extend([now] * count)
+        self._forget_old_settlements(now)  # also when no SMTP arrives to ask for the limit (IMAP, texts)
         self._since -= count
         self._room.set()
 

@@ -78,6 +78,18 @@ async def test_the_limit_follows_the_workers_rate(settings: Settings, sqlite_db:
     assert backlog.limit() == 100  # never above max_backlog
 
 
+async def test_only_the_rate_window_is_remembered(
+    settings: Settings, sqlite_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backlog = Backlog(sqlite_db, settings.smtp, local_worker=True)
+    clock = [1000.0]
+    monkeypatch.setattr("gateway.ingest.admission.time.monotonic", lambda: clock[0])
+    for _ in range(100):  # a long run of texts and mailbox mail, with no SMTP session asking for the limit
+        backlog.settled(50)
+        clock[0] += 1.0
+    assert len(backlog._settled) <= 50 * 6  # about the last five seconds, not all 5000
+
+
 async def test_the_count_includes_what_others_stored(settings: Settings, sqlite_db: Database) -> None:
     smtp = settings.smtp.model_copy(update={"max_backlog": 4, "busy_wait_seconds": 0.3})
     backlog = Backlog(sqlite_db, smtp, local_worker=False)
