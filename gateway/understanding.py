@@ -15,7 +15,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from gateway.pipeline import Question, StageContext, ThreadMatch, WorkItem
-from parsers.location import address_key, extract_locations, location_is_usable, place_columns
+from parsers.location import extract_locations, location_is_usable, place_columns
 from parsers.types import Channel, GeoPoint, Location
 from rules.dedupe import ReportFacts, find_duplicate
 from rules.taxonomy import UNCATEGORISED
@@ -72,24 +72,13 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def _ticket_location(ticket: Ticket | Candidate) -> Location | None:
-    if not ticket.address:
-        return None
-    point = GeoPoint(ticket.lat, ticket.lon) if ticket.lat is not None and ticket.lon is not None else None
-    return Location(ticket.address, ticket.location_source or "address", ticket.location_confidence or 0.0, point)
-
-
 def _facts(ticket: Ticket | Candidate) -> ReportFacts:
     point = GeoPoint(ticket.lat, ticket.lon) if ticket.lat is not None and ticket.lon is not None else None
-    key = ticket.address_key
-    if key is None and ticket.address:  # a ticket stored before the key was
-        loc = _ticket_location(ticket)
-        key = address_key(loc) if loc is not None else None
     return ReportFacts(
         category=ticket.category or UNCATEGORISED,
         created_at=_aware(ticket.created_at),
         point=point,
-        address_key=key,
+        address_key=ticket.address_key,  # set with the place (parsers.location.place_columns; migration 0006)
         text=f"{ticket.summary}\n{ticket.description}",
         ticket_id=ticket.id,
     )

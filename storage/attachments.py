@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import hashlib
 
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.db import conflict_insert
 from storage.models import Attachment, Blob
 
 
@@ -22,7 +21,7 @@ async def store_attachment(
     lon: float | None = None,
 ) -> Attachment:
     digest = hashlib.sha256(data).hexdigest()
-    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    insert = conflict_insert(session.bind.dialect.name)
     await session.execute(
         insert(Blob).values(sha256=digest, data=data, size=len(data)).on_conflict_do_nothing(index_elements=["sha256"])
     )

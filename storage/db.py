@@ -3,20 +3,30 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
 
-from storage.sqlite_checkpoint import WalCheckpointer
+from storage.sqlite_checkpoint import WRITE_ESTIMATE, WalCheckpointer
 from storage.sqlite_inline import inline_connector
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+DIALECTS = ("postgresql", "sqlite")  # the databases we run on
+
+
+def conflict_insert(dialect: str) -> Callable[..., Any]:
+    """The INSERT construct with ON CONFLICT clauses for `dialect` (a session's `bind.dialect.name`)."""
+    return pg_insert if dialect == "postgresql" else sqlite_insert
 
 
 def is_sqlite(url: str) -> bool:
@@ -34,7 +44,9 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         _prepare_sqlite_path(url)
         engine = create_async_engine(url, echo=echo, async_creator=inline_connector(url, timeout=30))
         checkpointed = sqlite_file_of(url) is not None
-        event.listen(engine.sync_engine, "connect", _on_sqlite_connect if checkpointed else configure_sqlite_connection)
+        event.listen(
+            engine.sync_engine, "connect", configure_loop_connection if checkpointed else configure_sqlite_connection
+        )
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
     return create_async_engine(url, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=True)
@@ -51,7 +63,8 @@ def sqlite_file_of(url: str) -> str | None:
     return database
 
 
-def _on_sqlite_connect(dbapi_conn: Any, _record: Any = None) -> None:
+def configure_loop_connection(dbapi_conn: Any, _record: Any = None) -> None:
+    """`configure_sqlite_connection`, for a connection used on the event loop of a file database."""
     configure_sqlite_connection(dbapi_conn)
     # These connections run on the event loop: the checkpoints, which fsync, are the WalCheckpointer's (a thread).
     cur = dbapi_conn.cursor()
@@ -113,10 +126,10 @@ class Database:
         path = sqlite_file_of(url)
         self.checkpointer = WalCheckpointer(path) if path else None
 
-    def wrote(self, nbytes: int | None = None) -> None:
-        """A writer with a connection of its own committed (the engine's writers are counted by `write`)."""
+    def wrote(self, nbytes: int = WRITE_ESTIMATE) -> None:
+        """A transaction was committed: by `write`, or by a writer with a connection of its own (the raw store)."""
         if self.checkpointer is not None:
-            self.checkpointer.wrote() if nbytes is None else self.checkpointer.wrote(nbytes)
+            self.checkpointer.wrote(nbytes)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:

@@ -8,10 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import case, func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.db import conflict_insert
 from storage.models import ImapCheckpoint, RawInbound, utcnow
 
 
@@ -41,7 +40,7 @@ async def save_checkpoint(*, session: AsyncSession, account: str, folder: str, u
     UIDVALIDITY replaces it (the server renumbered the folder). `updated_at` is touched either way: it is the
     time of the last completed sync.
     """
-    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    insert = conflict_insert(session.bind.dialect.name)
     stmt = insert(ImapCheckpoint).values(
         account=account, folder=folder, uidvalidity=uidvalidity, last_uid=last_uid, updated_at=utcnow()
     )

@@ -7,10 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.db import DIALECTS, conflict_insert
 from storage.leases import claim_rows
 from storage.models import RawInbound, RawState, utcnow
 
@@ -45,7 +44,7 @@ def _store_statement(insert):  # noqa: ANN001, ANN202 (a dialect's insert() and 
 
 # Built once, so SQLAlchemy compiles each only once: a multi-row VALUES built per batch was compiled per batch,
 # which cost more than the database's work.
-_STORE = {"postgresql": _store_statement(pg_insert), "sqlite": _store_statement(sqlite_insert)}
+_STORE = {name: _store_statement(conflict_insert(name)) for name in DIALECTS}
 
 
 async def store_raw_batch(*, session: AsyncSession, items: Sequence[NewRaw]) -> list[StoredRaw]:

@@ -30,7 +30,7 @@ from typing import Any
 from sqlalchemy.dialects import sqlite as sqlite_dialects
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from storage.db import Database, configure_sqlite_connection
+from storage.db import Database, configure_loop_connection
 from storage.models import RawInbound, utcnow
 from storage.raw import NewRaw, StoredRaw, raw_row_values
 
@@ -128,9 +128,8 @@ class SqliteRawStore:
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-        configure_sqlite_connection(conn)
+        configure_loop_connection(conn)
         conn.execute("PRAGMA busy_timeout=0")
-        conn.execute("PRAGMA wal_autocheckpoint=0")  # a checkpoint fsyncs: the database's WalCheckpointer does it
         return conn
 
     def _insert_rows_waiting(self, rows: list[Row]) -> list[int | None]:

@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import Executable, bindparam, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.db import DIALECTS, conflict_insert
 from storage.models import Contact, Outbox, OutboxState, ReplyBudget, utcnow
 
 EVERYONE = "*"  # the budget row that counts all automatic replies together
@@ -16,7 +15,7 @@ EVERYONE = "*"  # the budget row that counts all automatic replies together
 
 def _count_statement(dialect: str) -> Executable:
     """The budget upsert, built once per dialect (the values are bound at execution)."""
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    insert = conflict_insert(dialect)
     budget = ReplyBudget.__table__
     return (
         insert(budget)  # the table, not the class: the ORM's bulk-insert path costs more than the statement
@@ -26,7 +25,7 @@ def _count_statement(dialect: str) -> Executable:
     )
 
 
-_COUNT_REPLY = {name: _count_statement(name) for name in ("postgresql", "sqlite")}
+_COUNT_REPLY = {name: _count_statement(name) for name in DIALECTS}
 
 
 async def _count_reply(session: AsyncSession, address: str, window: datetime) -> int:

@@ -79,9 +79,6 @@ class InlineCursor:
 class _RunNow:
     """Stands in for aiosqlite's request queue, which SQLAlchemy uses directly to set the isolation level."""
 
-    def __init__(self, connection: InlineConnection) -> None:
-        self._connection = connection
-
     def put_nowait(self, request: tuple[asyncio.Future[Any], Callable[[], Any]]) -> None:
         future, function = request
         try:
@@ -95,7 +92,7 @@ class InlineConnection:
 
     def __init__(self, connection: sqlite3.Connection) -> None:
         self._conn: sqlite3.Connection | None = connection
-        self._tx = _RunNow(self)
+        self._tx = _RunNow()
 
     @property
     def _connection(self) -> sqlite3.Connection | None:  # SQLAlchemy checks it before commit and rollback

@@ -6,20 +6,15 @@ import secrets
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.db import conflict_insert
 from storage.models import SiteSecret, StaffUser, TicketView, utcnow
 from storage.roles import ROLES
 
 
 class StaffExists(Exception):
     """An account with this email address exists already."""
-
-
-def _insert(session: AsyncSession):  # noqa: ANN202 (dialect-specific Insert construct)
-    return pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
 
 
 async def create_staff_user(
@@ -94,7 +89,7 @@ async def end_staff_sessions(*, session: AsyncSession, staff_id: int) -> None:
 async def mark_ticket_seen(*, session: AsyncSession, staff_id: int, ticket_id: int) -> None:
     now = utcnow()
     await session.execute(
-        _insert(session)(TicketView)
+        conflict_insert(session.bind.dialect.name)(TicketView)
         .values(staff_id=staff_id, ticket_id=ticket_id, seen_at=now)
         .on_conflict_do_update(index_elements=["staff_id", "ticket_id"], set_={"seen_at": now})
     )
@@ -103,7 +98,7 @@ async def mark_ticket_seen(*, session: AsyncSession, staff_id: int, ticket_id: i
 async def get_or_create_site_secret(*, session: AsyncSession, name: str) -> str:
     """A random secret made the first time any instance asks, then the same for everyone."""
     await session.execute(
-        _insert(session)(SiteSecret)
+        conflict_insert(session.bind.dialect.name)(SiteSecret)
         .values(name=name, value=secrets.token_urlsafe(48), created_at=utcnow())
         .on_conflict_do_nothing(index_elements=["name"])
     )

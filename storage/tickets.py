@@ -9,17 +9,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Executable, bindparam, func, insert, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from storage.db import DIALECTS, conflict_insert
 from storage.models import Contact, Event, Message, Outbox, Ticket, TrackingCounter, utcnow
-
-
-def _insert(session: AsyncSession):  # noqa: ANN202 (dialect-specific Insert construct)
-    return pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
 
 
 def new_token(nbytes: int = 16) -> str:
@@ -28,7 +23,7 @@ def new_token(nbytes: int = 16) -> str:
 
 
 def _new_contact_statement(dialect: str) -> Executable:
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    insert = conflict_insert(dialect)
     columns = ("kind", "address", "name", "opted_out", "bounced", "created_at", "updated_at")
     return (
         insert(Contact.__table__)  # Core: a plain statement, without the ORM's bulk-insert bookkeeping
@@ -38,7 +33,7 @@ def _new_contact_statement(dialect: str) -> Executable:
 
 
 # Built once: every message looks its sender up, and building the statements cost more than running them.
-_NEW_CONTACT = {name: _new_contact_statement(name) for name in ("postgresql", "sqlite")}
+_NEW_CONTACT = {name: _new_contact_statement(name) for name in DIALECTS}
 _CONTACT_BY_ADDRESS = select(Contact).where(Contact.kind == bindparam("kind"), Contact.address == bindparam("address"))
 
 
@@ -61,7 +56,7 @@ async def get_contact(*, session: AsyncSession, contact_id: int) -> Contact | No
 
 
 def _next_number_statement(dialect: str) -> Executable:
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    insert = conflict_insert(dialect)
     counter = TrackingCounter.__table__
     return (
         insert(counter)
@@ -71,7 +66,7 @@ def _next_number_statement(dialect: str) -> Executable:
     )
 
 
-_NEXT_NUMBER = {name: _next_number_statement(name) for name in ("postgresql", "sqlite")}  # built once: hot path
+_NEXT_NUMBER = {name: _next_number_statement(name) for name in DIALECTS}  # built once: hot path
 
 
 async def next_tracking_number(*, session: AsyncSession, prefix: str, year: int) -> str:

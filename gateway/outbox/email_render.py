@@ -24,9 +24,7 @@ def _address(value: str) -> str | None:
     name, addr = parseaddr(value)
     if not addr.isascii():
         return None
-    if name.isascii():
-        return value if "\r" not in value and "\n" not in value else formataddr((name, addr))
-    return formataddr((name, addr), charset="utf-8")
+    return value if name.isascii() else formataddr((name, addr), charset="utf-8")
 
 
 def _fold(name: str, value: str) -> str:
