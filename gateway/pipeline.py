@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from jinja2 import Environment
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -86,6 +86,14 @@ class WorkItem:
     rule_misses: list[str] = field(default_factory=list)
     question: Question | None = None  # what the acknowledgement asks (a missing location or category)
     duplicate_of: str | None = None  # tracking number of the open ticket this new report was linked to
+
+    def answer_context(self) -> dict[str, Any]:
+        """What an acknowledgement or receipt template says about this message, whatever its channel."""
+        return {
+            "reopened": self.followup_reopened,
+            "question": self.question.text if self.question else None,
+            "duplicate_of": self.duplicate_of,
+        }
 
 
 @dataclass(frozen=True, slots=True)

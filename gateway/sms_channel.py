@@ -167,9 +167,7 @@ async def acknowledge_sms(item: WorkItem, ctx: StageContext, ticket: Ticket, kin
         language=language,
         ticket=ticket,
         max_segments=max_segments,
-        reopened=item.followup_reopened,
-        question=item.question.text if item.question else None,
-        duplicate_of=item.duplicate_of,
+        **item.answer_context(),
     )
     session = ctx.db()
     await record_answer_queued(

@@ -77,9 +77,7 @@ async def acknowledge_web(item: WorkItem, ctx: StageContext, ticket: Ticket, kin
             language=language,
             ticket=ticket,
             max_segments=ctx.settings.twilio.ack_max_segments,
-            reopened=item.followup_reopened,
-            question=item.question.text if item.question else None,
-            duplicate_of=item.duplicate_of,
+            **item.answer_context(),
         )
     else:
         channel = "email"
@@ -91,9 +89,7 @@ async def acknowledge_web(item: WorkItem, ctx: StageContext, ticket: Ticket, kin
             to=parsed.sender,
             parsed=None,
             language=language,
-            reopened=item.followup_reopened,
-            question=item.question.text if item.question else None,
-            duplicate_of=item.duplicate_of,
+            **item.answer_context(),
         )
         payload["subject"] = f"Your report {ticket.tracking_number}: {ticket.summary}"[:250]  # not a reply to mail
     row = await enqueue_outbox(

@@ -110,9 +110,7 @@ async def acknowledge_email(item: WorkItem, ctx: StageContext, ticket: Ticket, k
         to=parsed.sender,
         parsed=parsed,
         language=ticket.language or parsed.language,
-        reopened=item.followup_reopened,
-        question=item.question.text if item.question else None,
-        duplicate_of=item.duplicate_of,
+        **item.answer_context(),
     )
     row = await enqueue_outbox(
         session=session,
