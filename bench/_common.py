@@ -236,6 +236,18 @@ def process_cpu_seconds(pid: int) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def child_pids(pid: int) -> list[int]:
+    """The processes `pid` started (e.g. the service's parse processes)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(p) for p in (task / "children").read_text().split()]
+    return found
+
+
+def children_cpu_seconds(pid: int) -> float:
+    return sum(process_cpu_seconds(child) for child in child_pids(pid))
+
+
 # ---- the servers the load goes to, each in a process of its own -----------------------------------------------------
 
 _IN_REPLY_TO = re.compile(rb"^In-Reply-To:[ \t]*<([^>\r\n]+)>", re.IGNORECASE | re.MULTILINE)

@@ -31,6 +31,7 @@ from _common import (
     OutgoingMail,
     ServerProcess,
     build_mails,
+    children_cpu_seconds,
     drive_smtp,
     median,
     percentile,
@@ -95,24 +96,25 @@ async def measure_service(
         if profiler:
             await profiler.start()
         cpu, sink_cpu = process_cpu_seconds(service.pid), process_cpu_seconds(sink.pid)
+        children_cpu = children_cpu_seconds(service.pid)
         load = await drive_smtp(service.smtp_port, mails, args.connections, rate=args.rate)
         await wait_for_replies(sink, service, args.timeout)
         cpu, sink_cpu = process_cpu_seconds(service.pid) - cpu, process_cpu_seconds(sink.pid) - sink_cpu
+        children_cpu = children_cpu_seconds(service.pid) - children_cpu
         if profiler:
             await profiler.stop()
         health = await service.health()
     finally:
         exit_code = await service.stop()
         await sink.stop()
-    return _service_figures(load, sink, mails, cpu, sink_cpu, health, exit_code)
+    return _service_figures(load, sink, mails, (cpu, children_cpu, sink_cpu), health, exit_code)
 
 
 def _service_figures(
     load: LoadResult,
     sink: ServerProcess,
     mails: list[OutgoingMail],
-    cpu: float,
-    sink_cpu: float,
+    cpu_seconds: tuple[float, float, float],  # the service's process, its parse processes, the sink
     health: dict[str, Any],
     exit_code: int,
 ) -> dict[str, Any]:
@@ -120,6 +122,7 @@ def _service_figures(
     latencies = [(arrived - load.sent[mid][0]) * 1000 for mid, arrived in replied]
     last = max((arrived for _, arrived in replied), default=load.started)
     n = len(mails)
+    cpu, children_cpu, sink_cpu = cpu_seconds
     p50, p99 = _ms(load.transaction_ms())
     e2e50, e2e99 = _ms(latencies)
     return {
@@ -130,6 +133,7 @@ def _service_figures(
         "e2e_p50_ms": e2e50,
         "e2e_p99_ms": e2e99,
         "service_cpu_ms_per_msg": round(cpu * 1000 / n, 3),
+        "parse_processes_cpu_ms_per_msg": round(children_cpu * 1000 / n, 3),
         "sink_cpu_ms_per_msg": round(sink_cpu * 1000 / n, 3),
         "client_cpu_ms_per_msg": round(load.client_cpu * 1000 / n, 3),
         "replies": len(replied),
@@ -194,7 +198,8 @@ def print_table(args: argparse.Namespace, runs: list[dict[str, Any]], summary: d
     print(f"  inbox311 end-to-end     {fig('service', 'e2e_msgs_per_s')} msg/s  ({fig('service', 'e2e_ratio')}x)  "
           f"send->reply p50/p99 {fig('service', 'e2e_p50_ms')} / {fig('service', 'e2e_p99_ms')} ms")  # fmt: skip
     print(
-        f"  CPU per message         service {fig('service', 'service_cpu_ms_per_msg')} ms, "
+        f"  CPU per message         service {fig('service', 'service_cpu_ms_per_msg')} ms "
+        f"+ parse processes {fig('service', 'parse_processes_cpu_ms_per_msg')} ms, "
         f"sink {fig('service', 'sink_cpu_ms_per_msg')} ms, client {fig('service', 'client_cpu_ms_per_msg')} ms"
     )
     ratio = summary["service"]["e2e_ratio"]["median"]

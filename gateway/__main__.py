@@ -2,4 +2,5 @@
 
 from gateway.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":  # the parse processes import this module's package without running the command
+    raise SystemExit(main())

@@ -25,11 +25,12 @@ from gateway.metrics import Metrics
 from gateway.outbox.email import SmtpSender
 from gateway.outbox.open311 import Open311Sender
 from gateway.outbox.sms import TwilioSender
-from gateway.outbox.templates import build_templates
 from gateway.outbox.worker import OutboxWorker, Sender
 from gateway.pipeline import Services
 from gateway.scheduler import Scheduler
-from gateway.settings import ConfigError, Settings
+from gateway.services import build_services
+from gateway.settings import Settings
+from gateway.stage_process import StageProcesses
 from gateway.web.app import build_page_templates, create_web_app
 from gateway.web.deps import WebContext
 from gateway.worker import PipelineWorker, new_owner_id
@@ -48,35 +49,6 @@ class _EmbeddedUvicorn(uvicorn.Server):
         yield
 
 
-def build_services(settings: Settings) -> Services:
-    """Load the long-lived helpers once: templates, classifier, locator."""
-    services = Services(settings=settings, templates=build_templates(settings.replies.templates_dir or None))
-    _load_understanding(services)
-    return services
-
-
-def _load_understanding(services: Services) -> None:
-    """The classifier and locator, when their packages are installed in this build."""
-    try:
-        from rules.classify import build_classifier
-        from rules.types import RuleConfigError
-    except ImportError:
-        log.warning("classifier not available; tickets go to triage")
-    else:
-        r = services.settings.rules
-        try:
-            services.classifier = build_classifier(r.file or None, r.model or None, r.triage_threshold)
-        except RuleConfigError as exc:  # a bad rules file or model stops the start with one line
-            raise ConfigError(str(exc)) from None
-    try:
-        from gateway.geocoding import build_geocoder
-        from parsers.location import TextLocator
-    except ImportError:
-        return
-    services.locator = TextLocator()  # subject, new words, photo GPS, a phone's shared location
-    services.geocoder = build_geocoder(services.settings.geocoder)  # ConfigError for an unreadable street list
-
-
 class Inbox311:
     def __init__(
         self, settings: Settings, *, services: Services | None = None, senders: list[Sender] | None = None
@@ -86,7 +58,12 @@ class Inbox311:
         self.db = Database(settings.database.url, echo=settings.database.echo)
         self.services = services or build_services(settings)
         self.owner = new_owner_id()
-        self.worker = PipelineWorker(self.db, self.services, metrics=self.metrics, owner=self.owner)
+        # Children can only rebuild helpers made from the settings, not ones handed in (tests' stand-ins).
+        n = settings.worker.parse_processes
+        processes = StageProcesses(settings, n) if services is None and n > 0 and settings.worker.enabled else None
+        self.worker = PipelineWorker(
+            self.db, self.services, metrics=self.metrics, owner=self.owner, stage_processes=processes
+        )
         self.writer = RawWriter(self.db, on_stored=self.worker.wake)
         self.outbox = OutboxWorker(
             self.db,
@@ -205,6 +182,9 @@ class Inbox311:
         worker_up = self.worker.running or not self.settings.worker.enabled
         details["worker"] = ("up" if self.worker.running else "down") if self.settings.worker.enabled else "off"
         details["outbox_worker"] = "up" if self.outbox.running else "down"
+        if self.worker.stage_processes is not None:  # children that read mail; a replaced one means a crash or hang
+            p = self.worker.stage_processes
+            details["parse_processes"] = {"running": len(p.pids), "replaced": p.replaced}
         details["raw"] = raw
         details["outbox"] = outbox
         if self.backlog.enabled:  # SMTP flow control: how much may wait, and how often senders were held back

@@ -214,6 +214,8 @@ class WorkerSettings(_Section):
     poll_seconds: float = Field(default=1.0, gt=0)
     lease_seconds: float = Field(default=60.0, gt=0)
     max_attempts: int = Field(default=3, ge=1)
+    parse_processes: int = Field(default=1, ge=0)  # 0: the pure stages run in the service's own process
+    parse_timeout_seconds: float = Field(default=30.0, gt=0)
 
 
 class RepliesSettings(_Section):

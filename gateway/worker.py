@@ -7,6 +7,7 @@ stages and the row's final state are committed together, and only while this wor
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import logging
 import socket
@@ -18,9 +19,11 @@ from datetime import timedelta
 from gateway.metrics import Metrics
 from gateway.pipeline import PipelineOutcome, Services, Stage, StageContext, WorkItem
 from gateway.redact import redact
+from gateway.stage_process import PURE_STAGES, Prepared, StageProcesses, handles
 from gateway.stages import pipeline_stages
 from parsers.types import Channel
 from storage.db import Database
+from storage.events import keep_events, write_kept_events
 from storage.models import RawInbound, RawState, utcnow
 from storage.raw import claim_pending, count_raw_by_state, release_leases, settle_raw
 
@@ -49,6 +52,7 @@ class PipelineWorker:
         metrics: Metrics | None = None,
         stages: tuple[Stage, ...] | None = None,
         owner: str | None = None,
+        stage_processes: StageProcesses | None = None,
     ) -> None:
         self._db = db
         self._services = services
@@ -56,6 +60,9 @@ class PipelineWorker:
         self._stages = stages or pipeline_stages()
         self._pure = [s for s in self._stages if not s.transactional]
         self._transactional = [s for s in self._stages if s.transactional]
+        # Child processes read the mail only when the pure stages are the standard ones they run.
+        standard = tuple(s.name for s in self._pure) == PURE_STAGES
+        self._processes = stage_processes if standard else None
         self._settings = services.settings.worker
         self.owner = owner or new_owner_id()
         self._wake = asyncio.Event()
@@ -79,6 +86,8 @@ class PipelineWorker:
                 released = await release_leases(session=session)
             if released:
                 log.info("worker: %d raw rows left in processing by an earlier run are pending again", released)
+        if self._processes is not None:
+            await self._processes.start()
         self._task = asyncio.create_task(self._loop(), name="pipeline-worker")
 
     async def stop(self) -> None:
@@ -88,15 +97,28 @@ class PipelineWorker:
         if self._task is not None:
             await self._task
             self._task = None
+        if self._processes is not None:
+            await self._processes.stop()
+
+    @property
+    def stage_processes(self) -> StageProcesses | None:
+        return self._processes
 
     @property
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
 
     async def _loop(self) -> None:
+        ahead: asyncio.Task[tuple[int, list[tuple[RawInbound, WorkItem]]]] | None = None
         while not self._stopping:
             try:
-                n = await self.run_once()
+                claimed, ahead = ahead, None
+                taken, ready = await (claimed if claimed is not None else self._claim_and_prepare())
+                if taken and self._processes is not None:
+                    # The children read the next batch while this process commits this one.
+                    ahead = asyncio.create_task(self._claim_and_prepare(), name="pipeline-prepare")
+                await self._commit_in_groups(ready)
+                n = taken
             except Exception as exc:  # the database went away: log, back off, keep the service up
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.exception("worker: batch failed")
@@ -108,22 +130,23 @@ class PipelineWorker:
                     await asyncio.wait_for(self._wake.wait(), timeout=self._settings.poll_seconds)
                 except TimeoutError:
                     pass
+        if ahead is not None:  # claimed already: finish it rather than leave it leased
+            with contextlib.suppress(Exception):
+                await self._commit_in_groups((await ahead)[1])
 
     # ---- work -----------------------------------------------------------------------------------------------
 
     async def run_once(self) -> int:
         """Claim and process one batch; returns how many rows it took."""
+        taken, ready = await self._claim_and_prepare()
+        await self._commit_in_groups(ready)
+        return taken
+
+    async def _claim_and_prepare(self) -> tuple[int, list[tuple[RawInbound, WorkItem]]]:
         lease = timedelta(seconds=self._settings.lease_seconds)
         async with self._db.write() as session:
             rows = await claim_pending(session=session, owner=self.owner, limit=self._settings.batch_size, lease=lease)
-        ready: list[tuple[RawInbound, WorkItem]] = []
-        for row in rows:
-            await asyncio.sleep(0)  # the stages seldom wait on I/O: let SMTP sessions and sends in between
-            item = await self._prepare(row)
-            if item is not None:
-                ready.append((row, item))
-        await self._commit_in_groups(ready)
-        return len(rows)
+        return len(rows), await self._prepare_rows(rows)
 
     async def drain(self, *, within: float = 30.0) -> int:
         """Process until nothing is pending or in another task's hands (tests, `inbox311 ingest`)."""
@@ -140,21 +163,35 @@ class PipelineWorker:
                 await asyncio.sleep(0.05)
         raise TimeoutError(f"raw rows still pending after {within} s")
 
-    async def _prepare(self, row: RawInbound) -> WorkItem | None:
-        """The row as a work item after the pure stages; None when it was settled already (an outcome, an error)."""
-        assert row.id is not None
-        item = WorkItem(
-            raw_id=row.id,
-            channel=Channel(row.channel),
-            source=row.source,
-            raw=row.raw,
-            received_at=row.received_at,
-            envelope_from=row.envelope_from,
-            envelope_to=row.envelope_to,
-        )
-        if row.attempts > self._settings.max_attempts:
-            await self._settle(item, RawState.QUARANTINED, "too-many-attempts: the worker stopped on it repeatedly")
-            return None
+    async def _prepare_rows(self, rows: list[RawInbound]) -> list[tuple[RawInbound, WorkItem]]:
+        """The rows, in order, as work items after the pure stages, leaving out those settled already."""
+        items: list[tuple[RawInbound, WorkItem]] = []
+        for row in rows:
+            item = _new_item(row)
+            if row.attempts > self._settings.max_attempts:
+                await self._settle(item, RawState.QUARANTINED, "too-many-attempts: the worker stopped on it repeatedly")
+            else:
+                items.append((row, item))
+        elsewhere: dict[int, Prepared] = {}
+        if self._processes is not None:
+            sent = [item for _, item in items if handles(item.channel)]
+            elsewhere = dict(zip((i.raw_id for i in sent), await self._processes.prepare(sent), strict=True))
+        ready: list[tuple[RawInbound, WorkItem]] = []
+        for row, item in items:
+            prepared = elsewhere.get(item.raw_id)
+            if prepared is None:
+                await asyncio.sleep(0)  # the stages seldom wait on I/O: let SMTP sessions and sends in between
+                prepared = await self._prepare(item)
+            if prepared.item is not None:
+                ready.append((row, prepared.item))
+                continue
+            if prepared.error:
+                log.error("raw=%d quarantined: %s", item.raw_id, prepared.reason)
+            await self._settle(item, prepared.state, prepared.reason)
+        return ready
+
+    async def _prepare(self, item: WorkItem) -> Prepared:
+        """The pure stages in this process."""
         stage_name = ""
         try:
             ctx = StageContext(services=self._services)
@@ -162,13 +199,11 @@ class PipelineWorker:
                 stage_name = stage.name
                 await stage.run(item, ctx)
         except PipelineOutcome as outcome:
-            await self._settle(item, outcome.state, f"{stage_name}: {outcome}")
-            return None
+            return Prepared(None, outcome.state, f"{stage_name}: {outcome}")
         except Exception as exc:
-            log.exception("raw=%d quarantined: stage %s raised", item.raw_id, stage_name)
-            await self._settle(item, RawState.QUARANTINED, f"{stage_name}: {type(exc).__name__}: {exc}"[:2000])
-            return None
-        return item
+            log.exception("raw=%d: stage %s raised", item.raw_id, stage_name)
+            return Prepared(None, RawState.QUARANTINED, f"{stage_name}: {type(exc).__name__}: {exc}"[:2000])
+        return Prepared(item)
 
     async def _commit_in_groups(self, ready: list[tuple[RawInbound, WorkItem]]) -> None:
         """Run the transactional stages of several rows in one transaction, up to GROUP_SECONDS of work each.
@@ -183,6 +218,7 @@ class PipelineWorker:
             committed: list[tuple[RawInbound, WorkItem]] = []
             try:
                 async with self._db.write() as session:
+                    keep_events(session)  # the group's audit rows go in as one INSERT
                     opened = time.monotonic()
                     for row, item in ready[start:]:
                         await asyncio.sleep(0)  # (as above; the transaction holds only this process's write turn)
@@ -192,6 +228,7 @@ class PipelineWorker:
                         committed.append((row, trial))
                         if time.monotonic() - opened > GROUP_SECONDS:
                             break
+                    await write_kept_events(session)
             except Exception:
                 if attempted == start:  # the transaction did not even begin: the database is away
                     raise
@@ -223,7 +260,9 @@ class PipelineWorker:
         reached = [""]
         try:
             async with self._db.write() as session:
+                keep_events(session)
                 await self._transact(item, StageContext(services=self._services, session=session), reached)
+                await write_kept_events(session)
         except LeaseLost:
             log.warning("raw=%d lease lost; another worker has it", item.raw_id)
             return
@@ -264,6 +303,19 @@ class PipelineWorker:
         if self._metrics is not None:
             self._metrics.count_outcome(str(item.channel), state)
         log.warning("raw=%d %s: %s", item.raw_id, state, reason)
+
+
+def _new_item(row: RawInbound) -> WorkItem:
+    assert row.id is not None
+    return WorkItem(
+        raw_id=row.id,
+        channel=Channel(row.channel),
+        source=row.source,
+        raw=row.raw,
+        received_at=row.received_at,
+        envelope_from=row.envelope_from,
+        envelope_to=row.envelope_to,
+    )
 
 
 def _copy_item(item: WorkItem) -> WorkItem:

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.db import insert_returning
 from storage.leases import claim_rows
 from storage.models import Outbox, OutboxState, utcnow
 
@@ -24,19 +25,17 @@ async def enqueue_outbox(
     state: str = OutboxState.PENDING,
     error: str | None = None,
 ) -> Outbox:
-    row = Outbox(
-        ticket_id=ticket_id,
-        channel=channel,
-        kind=kind,
-        recipient=recipient,
-        payload=payload,
-        message_id=message_id,
-        state=state,
-        error=error,
-    )
-    session.add(row)
-    await session.flush()
-    return row
+    values = {
+        "ticket_id": ticket_id,
+        "channel": channel,
+        "kind": kind,
+        "recipient": recipient,
+        "payload": payload,
+        "message_id": message_id,
+        "state": state,
+        "error": error,
+    }
+    return await insert_returning(session, Outbox, values)
 
 
 async def claim_due_outbox(

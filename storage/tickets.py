@@ -8,12 +8,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Executable, bindparam, func, insert, or_, select, update
+from sqlalchemy import Executable, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from storage.db import DIALECTS, conflict_insert
+from storage.db import DIALECTS, conflict_insert, insert_returning
+from storage.events import add_event as add_event  # where callers have always found it
 from storage.models import Contact, Event, Message, Outbox, Ticket, TrackingCounter, utcnow
 
 
@@ -24,7 +25,7 @@ def new_token(nbytes: int = 16) -> str:
 
 def _new_contact_statement(dialect: str) -> Executable:
     insert = conflict_insert(dialect)
-    columns = ("kind", "address", "name", "opted_out", "bounced", "created_at", "updated_at")
+    columns = ("kind", "address", "name", "language", "opted_out", "bounced", "created_at", "updated_at")
     return (
         insert(Contact.__table__)  # Core: a plain statement, without the ORM's bulk-insert bookkeeping
         .values({c: bindparam(c) for c in columns})
@@ -37,17 +38,22 @@ _NEW_CONTACT = {name: _new_contact_statement(name) for name in DIALECTS}
 _CONTACT_BY_ADDRESS = select(Contact).where(Contact.kind == bindparam("kind"), Contact.address == bindparam("address"))
 
 
-async def get_or_create_contact(*, session: AsyncSession, kind: str, address: str, name: str | None = None) -> Contact:
+async def get_or_create_contact(
+    *, session: AsyncSession, kind: str, address: str, name: str | None = None, language: str | None = None
+) -> Contact:
+    """The contact for this address, made on first sight with the name and language it came with."""
     now = utcnow()
     await session.execute(
         _NEW_CONTACT[session.bind.dialect.name],
-        {"kind": kind, "address": address, "name": name, "opted_out": False, "bounced": False, "created_at": now,
-         "updated_at": now},
+        {"kind": kind, "address": address, "name": name, "language": language, "opted_out": False, "bounced": False,
+         "created_at": now, "updated_at": now},
     )  # fmt: skip
     found = await session.execute(_CONTACT_BY_ADDRESS, {"kind": kind, "address": address})
     contact = found.scalar_one()
     if name and not contact.name:
         contact.name = name
+    if language and not contact.language:
+        contact.language = language
     return contact
 
 
@@ -78,18 +84,16 @@ async def next_tracking_number(*, session: AsyncSession, prefix: str, year: int)
 
 async def create_ticket(*, session: AsyncSession, prefix: str, now: datetime | None = None, **fields: Any) -> Ticket:
     now = now or utcnow()
-    ticket = Ticket(
-        tracking_number=await next_tracking_number(session=session, prefix=prefix, year=now.year),
-        public_token=new_token(),
-        reply_token=secrets.token_hex(8),  # hex: survives mail systems that lower-case local parts
-        created_at=now,
-        updated_at=now,
-        last_activity_at=now,
+    values = {
+        "tracking_number": await next_tracking_number(session=session, prefix=prefix, year=now.year),
+        "public_token": new_token(),
+        "reply_token": secrets.token_hex(8),  # hex: survives mail systems that lower-case local parts
+        "created_at": now,
+        "updated_at": now,
+        "last_activity_at": now,
         **fields,
-    )
-    session.add(ticket)
-    await session.flush()
-    return ticket
+    }
+    return await insert_returning(session, Ticket, values)
 
 
 async def get_ticket(*, session: AsyncSession, ticket_id: int) -> Ticket | None:
@@ -127,30 +131,7 @@ async def find_ticket_by_message_ids(*, session: AsyncSession, message_ids: Sequ
 
 
 async def add_message(*, session: AsyncSession, **fields: Any) -> Message:
-    message = Message(**fields)
-    session.add(message)
-    await session.flush()
-    return message
-
-
-_ADD_EVENT = insert(Event.__table__)
-
-
-async def add_event(
-    *,
-    session: AsyncSession,
-    ticket_id: int,
-    actor: str,
-    action: str,
-    data: dict[str, Any] | None = None,
-    public: bool = False,
-) -> None:
-    # Core, built once: a ticket gets several events per message, and ORM objects for them cost more than the rows.
-    await session.execute(
-        _ADD_EVENT,
-        {"ticket_id": ticket_id, "actor": actor, "action": action, "data": data or {}, "public": public,
-         "created_at": utcnow()},
-    )  # fmt: skip
+    return await insert_returning(session, Message, fields)
 
 
 @functools.cache

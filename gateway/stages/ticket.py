@@ -43,12 +43,12 @@ async def _contact(item: WorkItem, ctx: StageContext) -> Contact | None:
     if parsed is None or not parsed.sender or parsed.bounce is not None:
         return None
     kind = "phone" if parsed.sender.startswith("+") else "email"
-    contact = await get_or_create_contact(session=ctx.db(), kind=kind, address=parsed.sender, name=parsed.sender_name)
+    contact = await get_or_create_contact(
+        session=ctx.db(), kind=kind, address=parsed.sender, name=parsed.sender_name, language=parsed.language
+    )
     if contact.bounced and not parsed.auto_submitted:
         contact.bounced = False  # they wrote again: their address works
         contact.bounce_reason = None
-    if parsed.language and not contact.language:
-        contact.language = parsed.language
     return contact
 
 

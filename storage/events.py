@@ -1,0 +1,63 @@
+"""The audit log's rows: written at once, or, inside a pipeline transaction, kept and written together.
+
+A message makes three or four events (created, categorised, acknowledged ...). In the pipeline's transactions,
+which serve many messages, they are kept in the session and written as one multi-row INSERT before the commit
+(`write_kept_events`), in the order they were made. A query that reads the event table in that transaction gets
+them written first, so nothing reads around them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event, insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import ORMExecuteState, Session
+
+from storage.models import Event, utcnow
+
+_KEPT = "inbox311.kept_events"
+_EVENTS = Event.__table__
+_ADD_EVENT = insert(_EVENTS)  # Core, built once: ORM objects for events cost more than the rows
+
+
+def keep_events(session: AsyncSession) -> None:
+    """From now on, this session's events wait for `write_kept_events` (or a read of the event table)."""
+    session.info[_KEPT] = []
+
+
+async def write_kept_events(session: AsyncSession) -> None:
+    kept = session.info.get(_KEPT)
+    if kept:
+        session.info[_KEPT] = []
+        await session.execute(_ADD_EVENT, kept)
+
+
+async def add_event(
+    *,
+    session: AsyncSession,
+    ticket_id: int,
+    actor: str,
+    action: str,
+    data: dict[str, Any] | None = None,
+    public: bool = False,
+) -> None:
+    row = {"ticket_id": ticket_id, "actor": actor, "action": action, "data": data or {}, "public": public,
+           "created_at": utcnow()}  # fmt: skip
+    kept = session.info.get(_KEPT)
+    if kept is not None:
+        kept.append(row)
+    else:
+        await session.execute(_ADD_EVENT, row)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _write_kept_before_reading_them(state: ORMExecuteState) -> None:
+    kept = state.session.info.get(_KEPT)
+    if kept and state.is_select and _reads_events(state):
+        state.session.info[_KEPT] = []
+        state.session.execute(_ADD_EVENT, kept)
+
+
+def _reads_events(state: ORMExecuteState) -> bool:
+    return any(_EVENTS in (f, *getattr(f, "_from_objects", ())) for f in state.statement.get_final_froms())

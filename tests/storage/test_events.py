@@ -1,0 +1,71 @@
+"""Audit events kept in a pipeline transaction: written together, in order, and never read around."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import event, func, select
+
+from storage.db import Database
+from storage.events import add_event, keep_events, write_kept_events
+from storage.models import Event
+from storage.tickets import create_ticket, list_events
+
+
+async def _ticket(db: Database) -> int:
+    async with db.write() as session:
+        ticket = await create_ticket(session=session, prefix="SR", status="new", channel="email", summary="x")
+    assert ticket.id is not None
+    return ticket.id
+
+
+async def test_kept_events_go_in_as_one_statement_in_the_order_they_were_made(db: Database) -> None:
+    ticket_id = await _ticket(db)
+    inserts: list[int] = []
+    event.listen(
+        db.engine.sync_engine,
+        "before_cursor_execute",
+        lambda conn, cur, sql, params, ctx, many: inserts.append(1) if sql.startswith("INSERT INTO event") else None,
+    )
+    async with db.write() as session:
+        keep_events(session)
+        for action in ("created", "categorised", "acknowledged"):
+            await add_event(session=session, ticket_id=ticket_id, actor="system", action=action, data={"n": action})
+        assert inserts == []
+        await write_kept_events(session)
+    assert len(inserts) == 1
+    async with db.read() as session:
+        events = await list_events(session=session, ticket_id=ticket_id)
+    assert [(e.action, e.data) for e in events] == [
+        ("created", {"n": "created"}), ("categorised", {"n": "categorised"}), ("acknowledged", {"n": "acknowledged"})
+    ]  # fmt: skip
+
+
+async def test_a_read_of_the_event_table_in_the_transaction_sees_the_kept_events(db: Database) -> None:
+    ticket_id = await _ticket(db)
+    async with db.write() as session:
+        keep_events(session)
+        await add_event(session=session, ticket_id=ticket_id, actor="system", action="question-asked")
+        await add_event(session=session, ticket_id=ticket_id, actor="system", action="created")
+        asked = await session.execute(select(Event.action).where(Event.action == "question-asked"))
+        assert asked.scalars().all() == ["question-asked"]
+        assert [e.action for e in await list_events(session=session, ticket_id=ticket_id)] == [
+            "question-asked", "created"
+        ]  # fmt: skip
+        await add_event(session=session, ticket_id=ticket_id, actor="system", action="acknowledged")
+        await write_kept_events(session)
+    async with db.read() as session:
+        total = (await session.execute(select(func.count()).select_from(Event))).scalar_one()
+    assert total == 3
+
+
+async def test_kept_events_of_a_rolled_back_transaction_are_gone(db: Database) -> None:
+    ticket_id = await _ticket(db)
+    with pytest.raises(RuntimeError):
+        async with db.write() as session:
+            keep_events(session)
+            await add_event(session=session, ticket_id=ticket_id, actor="system", action="created")
+            raise RuntimeError("a stage fell over")
+    async with db.write() as session:  # a new transaction writes at once again
+        await add_event(session=session, ticket_id=ticket_id, actor="staff", action="note")
+    async with db.read() as session:
+        assert [e.action for e in await list_events(session=session, ticket_id=ticket_id)] == ["note"]
