@@ -25,7 +25,7 @@ from parsers.types import Channel
 from storage.db import Database
 from storage.events import keep_events, write_kept_events
 from storage.models import RawInbound, RawState, utcnow
-from storage.raw import claim_pending, count_raw_by_state, release_leases, settle_raw
+from storage.raw import claim_pending, count_raw_by_state, release_leases, settle_done, settle_raw
 
 log = logging.getLogger(__name__)
 
@@ -224,11 +224,15 @@ class PipelineWorker:
                         await asyncio.sleep(0)  # (as above; the transaction holds only this process's write turn)
                         attempted += 1
                         trial = _copy_item(item)
-                        await self._transact(trial, StageContext(services=self._services, session=session), [""])
+                        ctx = StageContext(services=self._services, session=session)
+                        await self._transact(trial, ctx, [""], settle=False)
                         committed.append((row, trial))
                         if time.monotonic() - opened > GROUP_SECONDS:
                             break
                     await write_kept_events(session)
+                    done = [(item.raw_id, item.ticket_id) for _, item in committed]
+                    if not await settle_done(session=session, owner=self.owner, done=done):
+                        raise LeaseLost("a row of the group")  # redone one by one: those still ours are settled
             except Exception:
                 if attempted == start:  # the transaction did not even begin: the database is away
                     raise
@@ -241,13 +245,16 @@ class PipelineWorker:
                 self._processed(row, item)
             start = attempted
 
-    async def _transact(self, item: WorkItem, ctx: StageContext, reached: list[str]) -> None:
-        """The transactional stages and the row's final state in the caller's transaction; `reached` ends holding
-        the name of the step that was running if one raises (or LeaseLost)."""
+    async def _transact(self, item: WorkItem, ctx: StageContext, reached: list[str], *, settle: bool = True) -> None:
+        """The transactional stages and (unless the caller settles a group at once) the row's final state in the
+        caller's transaction; `reached` ends holding the name of the step that was running if one raises (or
+        LeaseLost)."""
         assert ctx.session is not None
         for stage in self._transactional:
             reached[0] = stage.name
             await stage.run(item, ctx)
+        if not settle:
+            return
         reached[0] = "settle"
         if not await settle_raw(
             session=ctx.session, raw_id=item.raw_id, owner=self.owner, state=RawState.DONE, ticket_id=item.ticket_id

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.db import insert_returning
+from storage.db import insert_returning, insert_row_id
 from storage.leases import claim_rows
 from storage.models import Outbox, OutboxState, utcnow
 
@@ -25,17 +25,37 @@ async def enqueue_outbox(
     state: str = OutboxState.PENDING,
     error: str | None = None,
 ) -> Outbox:
-    values = {
-        "ticket_id": ticket_id,
-        "channel": channel,
-        "kind": kind,
-        "recipient": recipient,
-        "payload": payload,
-        "message_id": message_id,
-        "state": state,
-        "error": error,
-    }
+    values = _outbox_values(ticket_id, channel, kind, recipient, payload, message_id, state, error)
     return await insert_returning(session, Outbox, values)
+
+
+async def enqueue_outbox_row(
+    *,
+    session: AsyncSession,
+    channel: str,
+    kind: str,
+    recipient: str,
+    payload: dict[str, Any],
+    ticket_id: int | None = None,
+    message_id: str | None = None,
+) -> int:
+    """`enqueue_outbox` for callers that need only the new id (the pipeline's acknowledgements)."""
+    values = _outbox_values(ticket_id, channel, kind, recipient, payload, message_id, OutboxState.PENDING, None)
+    return await insert_row_id(session, Outbox, values)
+
+
+def _outbox_values(
+    ticket_id: int | None,
+    channel: str,
+    kind: str,
+    recipient: str,
+    payload: dict[str, Any],
+    message_id: str | None,
+    state: str,
+    error: str | None,
+) -> dict[str, Any]:
+    return {"ticket_id": ticket_id, "channel": channel, "kind": kind, "recipient": recipient, "payload": payload,
+            "message_id": message_id, "state": state, "error": error}  # fmt: skip
 
 
 async def claim_due_outbox(

@@ -146,6 +146,22 @@ async def settle_raw(
     return result.rowcount == 1
 
 
+async def settle_done(*, session: AsyncSession, owner: str, done: Sequence[tuple[int, int | None]]) -> bool:
+    """Settle several claimed rows as done, each with its ticket id, in one statement where the driver counts the
+    rows of a multi-row UPDATE (SQLite), else one by one. False when any lease was lost: roll back."""
+    if not session.bind.dialect.supports_sane_multi_rowcount:
+        for raw_id, ticket_id in done:
+            if not await settle_raw(session=session, raw_id=raw_id, owner=owner, state=RawState.DONE,
+                                    ticket_id=ticket_id):  # fmt: skip
+                return False
+        return True
+    now = utcnow()
+    params = [{"raw_id": raw_id, "owner": owner, "new_state": RawState.DONE, "new_reason": None,
+               "new_ticket": ticket_id, "now": now} for raw_id, ticket_id in done]  # fmt: skip
+    result = await session.execute(_SETTLE, params)
+    return result.rowcount == len(done)
+
+
 async def release_leases(*, session: AsyncSession, owner: str | None = None) -> int:
     """Put leased rows back to pending: those of `owner`, or all (a single SQLite instance starting up)."""
     stmt = update(RawInbound).where(RawInbound.state == RawState.PROCESSING)

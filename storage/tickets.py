@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from storage.db import DIALECTS, conflict_insert, insert_returning
+from storage.db import DIALECTS, conflict_insert, insert_returning, insert_row_id
 from storage.events import add_event as add_event  # where callers have always found it
 from storage.models import Contact, Event, Message, Outbox, Ticket, TrackingCounter, utcnow
 
@@ -132,6 +132,11 @@ async def find_ticket_by_message_ids(*, session: AsyncSession, message_ids: Sequ
 
 async def add_message(*, session: AsyncSession, **fields: Any) -> Message:
     return await insert_returning(session, Message, fields)
+
+
+async def add_message_row(*, session: AsyncSession, **fields: Any) -> int:
+    """`add_message` for callers that need only the new id (the pipeline: once per message)."""
+    return await insert_row_id(session, Message, fields)
 
 
 @functools.cache

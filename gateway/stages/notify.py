@@ -17,7 +17,7 @@ from gateway.pipeline import Stage, StageContext, WorkItem
 from parsers.types import Channel
 from rules.suppress import auth_failed, reply_suppressed
 from storage.models import Ticket, utcnow
-from storage.outbox import enqueue_outbox
+from storage.outbox import enqueue_outbox_row
 from storage.replies import recent_receipt_sent, take_reply_budget
 from storage.tickets import add_event, get_contact, get_ticket
 
@@ -112,7 +112,7 @@ async def acknowledge_email(item: WorkItem, ctx: StageContext, ticket: Ticket, k
         language=ticket.language or parsed.language,
         **item.answer_context(),
     )
-    row = await enqueue_outbox(
+    outbox_id = await enqueue_outbox_row(
         session=session,
         ticket_id=ticket.id,
         channel="email",
@@ -121,7 +121,7 @@ async def acknowledge_email(item: WorkItem, ctx: StageContext, ticket: Ticket, k
         message_id=message_id,
         payload=payload,
     )
-    await record_answer_queued(session=session, ticket_id=ticket.id, kind=kind, outbox_id=row.id, channel="email")
+    await record_answer_queued(session=session, ticket_id=ticket.id, kind=kind, outbox_id=outbox_id, channel="email")
 
 
 ACKNOWLEDGERS[Channel.EMAIL] = acknowledge_email

@@ -20,7 +20,7 @@ from storage.attachments import store_attachment
 from storage.models import Contact, Ticket, TicketStatus, utcnow
 from storage.outbox import get_outbox
 from storage.replies import mark_bounced
-from storage.tickets import add_event, add_message, create_ticket, get_or_create_contact, get_ticket, touch_ticket
+from storage.tickets import add_event, add_message_row, create_ticket, get_or_create_contact, get_ticket, touch_ticket
 
 SUMMARY_CHARS = 120
 CLOSED_STATES = (TicketStatus.RESOLVED, TicketStatus.CLOSED, TicketStatus.REJECTED)
@@ -56,7 +56,7 @@ async def _record_message(item: WorkItem, ctx: StageContext, ticket: Ticket, *, 
     parsed = item.parsed
     assert parsed is not None and ticket.id is not None
     session = ctx.db()
-    message = await add_message(
+    message_row_id = await add_message_row(
         session=session,
         ticket_id=ticket.id,
         direction="in",
@@ -72,11 +72,11 @@ async def _record_message(item: WorkItem, ctx: StageContext, ticket: Ticket, *, 
         flagged=flagged,
         raw_id=item.raw_id,
     )
-    item.message_row_id = message.id
+    item.message_row_id = message_row_id
     for part in parsed.attachments:
         await store_attachment(
             session=session,
-            message_id=message.id,
+            message_id=message_row_id,
             filename=part.filename,
             content_type=part.content_type,
             data=part.data,
