@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, select, update
 
 from gateway import worker as worker_module
 from gateway.app import Inbox311
@@ -13,7 +13,7 @@ from gateway.pipeline import Discard, Stage, StageContext, WorkItem
 from gateway.settings import Settings
 from gateway.stages import pipeline_stages
 from gateway.worker import PipelineWorker
-from storage.models import Event, RawState
+from storage.models import Event, RawInbound, RawState
 from storage.outbox import list_outbox
 from storage.raw import list_raw
 from storage.tickets import list_tickets
@@ -82,3 +82,20 @@ async def test_rows_of_one_batch_share_a_commit(svc: Inbox311) -> None:
     async with svc.db.read() as session:
         assert {r.state for r in await list_raw(session=session)} == {RawState.DONE}
         assert len(await list_tickets(session=session)) == 8
+
+
+async def test_a_row_another_worker_took_over_is_left_to_it_and_the_rest_of_its_group_is_done(svc: Inbox311) -> None:
+    await store(svc, [raw_email(n) for n in range(1, 5)])
+    taken, ready = await svc.worker._claim_and_prepare()
+    assert taken == 4
+    async with svc.db.write() as session:  # its lease ran out, and another instance claimed it
+        await session.execute(update(RawInbound).where(RawInbound.id == 2).values(lease_owner="other-instance"))
+    await svc.worker._commit_in_groups(ready)
+    async with svc.db.read() as session:
+        raws = {r.id: r for r in await list_raw(session=session)}
+        tickets = await list_tickets(session=session)
+    assert raws[2].state == RawState.PROCESSING and raws[2].lease_owner == "other-instance"
+    assert raws[2].ticket_id is None
+    assert all(raws[n].state == RawState.DONE for n in (1, 3, 4))
+    assert sorted(t.id for t in tickets) == sorted(raws[n].ticket_id for n in (1, 3, 4))
+    assert sorted(t.tracking_number[-1] for t in tickets) == ["1", "2", "3"]  # the rolled-back group left no gap
