@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Executable, Table, event, insert
+from sqlalchemy import Engine, Executable, Table, event, insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
 from storage.sqlite_checkpoint import WRITE_ESTIMATE, WalCheckpointer
-from storage.sqlite_inline import inline_connector
+from storage.sqlite_session import InlineSession, create_inline_engine, inline_session_factory
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -58,16 +58,18 @@ def _prepare_sqlite_path(url: str) -> None:
 
 
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
-    if is_sqlite(url):
-        _prepare_sqlite_path(url)
-        engine = create_async_engine(url, echo=echo, async_creator=inline_connector(url, timeout=30))
-        checkpointed = sqlite_file_of(url) is not None
-        event.listen(
-            engine.sync_engine, "connect", configure_loop_connection if checkpointed else configure_sqlite_connection
-        )
-        event.listen(engine.sync_engine, "begin", _sqlite_begin)
-        return engine
+    """The asyncio engine of PostgreSQL (SQLite uses `create_inline_engine`)."""
     return create_async_engine(url, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=True)
+
+
+def _sqlite_engine(url: str, *, echo: bool) -> Engine:
+    _prepare_sqlite_path(url)
+    checkpointed = sqlite_file_of(url) is not None
+    engine = create_inline_engine(
+        url, echo=echo, on_connect=configure_loop_connection if checkpointed else configure_sqlite_connection
+    )
+    event.listen(engine, "begin", _sqlite_begin)
+    return engine
 
 
 def sqlite_file_of(url: str) -> str | None:
@@ -130,19 +132,36 @@ class Database:
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = url
-        self.engine = create_engine(url, echo=echo)
         self.sqlite = is_sqlite(url)
-        write_engine = self.engine.execution_options(sqlite_begin="IMMEDIATE") if self.sqlite else self.engine
-        self._writers = async_sessionmaker(
-            write_engine, class_=AsyncSession, sync_session_class=_HoldingSession, expire_on_commit=False
-        )
-        self._readers = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
+        self.engine: AsyncEngine | Engine
+        if self.sqlite:
+            engine = self.engine = _sqlite_engine(url, echo=echo)
+            writes = engine.execution_options(sqlite_begin="IMMEDIATE")
+            self._writers = async_sessionmaker(
+                class_=InlineSession,
+                sync_session_class=inline_session_factory(writes, _HoldingSession),
+                expire_on_commit=False,
+            )
+            self._readers = async_sessionmaker(
+                class_=InlineSession, sync_session_class=inline_session_factory(engine, Session), expire_on_commit=False
+            )
+        else:
+            self.engine = create_engine(url, echo=echo)
+            self._writers = async_sessionmaker(
+                self.engine, class_=AsyncSession, sync_session_class=_HoldingSession, expire_on_commit=False
+            )
+            self._readers = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
         # SQLite has one writer at a time. Writers of this process queue here, in order, instead of in SQLite's
         # busy handler, which sleeps in growing steps (up to 100 ms) and would add that to every contended commit.
         # Other processes (the CLI) still meet the busy timeout.
         self._write_turn = asyncio.Lock() if self.sqlite else None
         path = sqlite_file_of(url)
         self.checkpointer = WalCheckpointer(path) if path else None
+
+    @property
+    def sync_engine(self) -> Engine:
+        """The engine whose events (connect, begin, before_cursor_execute ...) see this database's statements."""
+        return self.engine if isinstance(self.engine, Engine) else self.engine.sync_engine
 
     def wrote(self, nbytes: int = WRITE_ESTIMATE) -> None:
         """A transaction was committed: by `write`, or by a writer with a connection of its own (the raw store)."""
@@ -175,7 +194,10 @@ class Database:
             yield session
 
     async def dispose(self) -> None:
-        await self.engine.dispose()
+        if isinstance(self.engine, Engine):
+            self.engine.dispose()
+        else:
+            await self.engine.dispose()
         if self.checkpointer is not None:
             await self.checkpointer.close()
 

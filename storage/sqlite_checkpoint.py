@@ -2,7 +2,7 @@
 
 A checkpoint copies the write-ahead log into the database file and fsyncs it, which can take milliseconds to
 seconds on a slow disk. SQLite's automatic checkpoint would run it inside whichever commit crossed 1000 pages, on
-the event loop (storage/sqlite_inline.py, storage/raw_sqlite.py); those connections therefore turn it off, and
+the event loop (storage/sqlite_session.py, storage/raw_sqlite.py); those connections therefore turn it off, and
 every writer of the process calls `wrote()` instead: a passive checkpoint then runs here once the log has grown by
 about as much as SQLite's own threshold, or shortly after writing stops. Passive checkpoints never wait for readers
 or writers, and the log starts over from its beginning once a checkpoint has caught up with it.

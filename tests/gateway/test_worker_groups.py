@@ -73,7 +73,7 @@ async def test_a_failing_row_inside_a_group_is_settled_alone_and_the_others_once
 async def test_rows_of_one_batch_share_a_commit(svc: Inbox311) -> None:
     await svc.outbox.stop()  # only the pipeline's transactions are counted
     commits: list[int] = []
-    event.listen(svc.db.engine.sync_engine, "commit", lambda conn: commits.append(1))
+    event.listen(svc.db.sync_engine, "commit", lambda conn: commits.append(1))
     await store(svc, [raw_email(n) for n in range(1, 9)])
     commits.clear()
     processed = await svc.worker.run_once()

@@ -46,12 +46,12 @@ async def _count_queries(db: Database, ticket_id: int) -> tuple[int, object]:
     def record(conn, cursor, statement, parameters, context, executemany) -> None:
         seen.append(statement)
 
-    event.listen(db.engine.sync_engine, "before_cursor_execute", record)
+    event.listen(db.sync_engine, "before_cursor_execute", record)
     try:
         async with db.read() as session:
             page = await load_ticket_page(session=session, ticket_id=ticket_id)
     finally:
-        event.remove(db.engine.sync_engine, "before_cursor_execute", record)
+        event.remove(db.sync_engine, "before_cursor_execute", record)
     return sum(1 for s in seen if s.lstrip().upper().startswith("SELECT")), page
 
 

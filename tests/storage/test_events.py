@@ -22,7 +22,7 @@ async def test_kept_events_go_in_as_one_statement_in_the_order_they_were_made(db
     ticket_id = await _ticket(db)
     inserts: list[int] = []
     event.listen(
-        db.engine.sync_engine,
+        db.sync_engine,
         "before_cursor_execute",
         lambda conn, cur, sql, params, ctx, many: inserts.append(1) if sql.startswith("INSERT INTO event") else None,
     )

@@ -75,11 +75,11 @@ def statements(db: Database) -> Iterator[list[tuple[str, object]]]:
     def record(conn, cursor, statement, parameters, context, executemany) -> None:
         seen.append((statement, parameters))
 
-    event.listen(db.engine.sync_engine, "before_cursor_execute", record)
+    event.listen(db.sync_engine, "before_cursor_execute", record)
     try:
         yield seen
     finally:
-        event.remove(db.engine.sync_engine, "before_cursor_execute", record)
+        event.remove(db.sync_engine, "before_cursor_execute", record)
 
 
 STAFF = "INSERT INTO staff_user (id, email, password_hash, role, active, failed_logins, created_at) VALUES " + (
@@ -96,13 +96,10 @@ async def _fill(db: Database) -> None:
 
 
 async def _plan(db: Database, statement: str, parameters: object) -> str:
-    async with db.read() as session:
-        conn = await session.connection()
-        if db.sqlite:
-            rows = await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)
-            return "\n".join(str(r[-1]) for r in rows.all())
-        rows = await conn.exec_driver_sql("EXPLAIN " + statement, parameters)
-        return "\n".join(str(r[0]) for r in rows.all())
+    explain = "EXPLAIN QUERY PLAN " if db.sqlite else "EXPLAIN "
+    async with db.read() as session:  # the driver's own SQL and parameters, as the statement was compiled
+        rows = await session.run_sync(lambda s: s.connection().exec_driver_sql(explain + statement, parameters).all())
+    return "\n".join(str(r[-1] if db.sqlite else r[0]) for r in rows)
 
 
 def _assert_indexed(plan: str, sqlite: bool, name: str) -> None:

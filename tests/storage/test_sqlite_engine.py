@@ -22,8 +22,7 @@ async def test_statements_run_on_the_loop_thread(sqlite_db: Database) -> None:
         return 1
 
     async with sqlite_db.read() as session:
-        raw = await (await session.connection()).get_raw_connection()
-        await raw.driver_connection.create_function("which_thread", 0, which_thread)
+        (await session.connection()).connection.driver_connection.create_function("which_thread", 0, which_thread)
         assert (await session.execute(text("SELECT which_thread()"))).scalar_one() == 1
     assert seen == [threading.get_ident()]  # no hand-off to a driver thread and back
 
