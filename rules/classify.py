@@ -17,7 +17,7 @@ from rules.engine import RuleVerdict, evaluate, rule_input
 from rules.loader import load_rules
 from rules.routing import model_category, route_category, route_triage
 from rules.taxonomy import CATCH_ALL, UNCATEGORISED
-from rules.textcat import load_model, model_text
+from rules.textcat import load_model, model_text, model_text_of
 from rules.types import RuleConfigError, RuleSet
 
 ReportFields = tuple[str, str, str, str]  # subject, body, channel, sender
@@ -36,6 +36,7 @@ class RulesAndModelClassifier:
         self.ruleset = ruleset
         self.nlp = nlp
         self.triage_threshold = triage_threshold
+        self._model_text = model_text_of(nlp) if nlp is not None else model_text
 
     def classify(self, *, subject: str, body: str, channel: str, sender: str) -> Classification:
         return self.classify_many([(subject, body, channel, sender)])[0]
@@ -58,7 +59,7 @@ class RulesAndModelClassifier:
         """The model's best category per report; None without a model or for a report with no words."""
         if self.nlp is None:
             return [None] * len(items)
-        texts = [model_text(s, b) for s, b, _, _ in items]
+        texts = [self._model_text(s, b, self.ruleset.language) for s, b, _, _ in items]
         wordy = [i for i, t in enumerate(texts) if any(c.isalnum() for c in t)]
         out: list[ModelGuess | None] = [None] * len(items)
         docs = self.nlp.pipe((texts[i] for i in wordy), batch_size=batch_size)

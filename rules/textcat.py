@@ -15,6 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rules.contentwords import content_words
 from rules.formtext import resident_words
 
 if TYPE_CHECKING:  # spaCy is imported where a model is built or loaded, so `model_text` stays cheap to import
@@ -32,16 +33,34 @@ class TrainingParams:
     dropout: float = 0.2
     ngram_size: int = 1  # bigrams measured worse on the corpus: too few reports to see each pair often
     table_size: int = 2**15  # hashed features per label: sets the model's size (x labels x 4 bytes)
-    min_per_label: int = 100  # rarer labels are repeated up to this many examples so they are not drowned out
+    min_per_label: int = 200  # rarer labels are repeated up to this many examples so they are not drowned out
     language: str = "en"
 
 
-def model_text(subject: str, body: str) -> str:
-    """What the model reads: subject and the resident's words of the body, lower-cased (the bag-of-words sees
-    exact token text)."""
+CONTENT_WORDS = "content words (rules.contentwords)"  # how a model reads, as its meta.json records it
+
+
+def model_text(subject: str, body: str, language: str = "en") -> str:
+    """What the model reads: the subject and the resident's words of the body (`rules.formtext`), as content
+    words (`rules.contentwords`: lower case, no links, digits folded, no stop words)."""
+    return content_words(_report_text(subject, body), language)
+
+
+def lowercase_model_text(subject: str, body: str, language: str = "en") -> str:
+    """What a model trained before content words read: the same words, only lower-cased."""
+    return _report_text(subject, body).lower()
+
+
+def model_text_of(nlp: Language) -> Callable[[str, str, str], str]:
+    """How this model was trained to read: a city's model trained before content words keeps reading as it did."""
+    info = nlp.meta.get("inbox311", {})
+    return model_text if info.get("text") == CONTENT_WORDS else lowercase_model_text
+
+
+def _report_text(subject: str, body: str) -> str:
     body = resident_words(body[: MODEL_TEXT_CHARS * 2])
     text = f"{subject}\n{body}" if subject else body
-    return text[:MODEL_TEXT_CHARS].lower()
+    return text[:MODEL_TEXT_CHARS]
 
 
 def shipped_model_dir() -> Path:
@@ -52,6 +71,7 @@ def new_pipeline(labels: Sequence[str], params: TrainingParams) -> Language:
     import spacy
 
     nlp = spacy.blank(params.language)
+    nlp.meta["inbox311"] = {"text": CONTENT_WORDS}  # what its training texts are (callers pass `model_text`)
     textcat = nlp.add_pipe(
         "textcat",
         config={
@@ -120,7 +140,7 @@ def save_model(nlp: Language, out_dir: str | Path, *, info: dict[str, Any]) -> P
     nlp.meta["name"] = "inbox311_textcat"
     nlp.meta["version"] = "1.0.0"
     nlp.meta["description"] = "Inbox311 report category classifier (bag-of-words textcat)"
-    nlp.meta["inbox311"] = info
+    nlp.meta["inbox311"] = {**nlp.meta.get("inbox311", {}), **info}
     nlp.to_disk(path)
     return path
 

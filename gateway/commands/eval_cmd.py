@@ -2,13 +2,15 @@
 
     inbox311 eval --data training/test.csv [--json report.json] [--mode all]
     inbox311 eval --data training/train.csv --cv 4 --mode all     (cross-validation: what settings are tuned on)
+    inbox311 eval --data training/train.csv --leave-out boston-open311 --mode all     (a city never trained on)
 
 A city's own 311 export can be scored as it is: its request types are mapped to the taxonomy by
 `rules.taxonomy`. `--mode all` scores the rules alone (no rule fired -> "other"), the model alone and the two
 combined, on the same reports. The triage threshold is 0 unless given: every report gets a category. A triaged
 report counts as wrong, or with `--triage-as-other` as `other` (both go to the triage desk; the rules alone send
 a report no rule fires on there too). `--cv K` trains K models on the data itself and scores each report with the
-model that did not see it (`rules.crossval`).
+model that did not see it (`rules.crossval`); `--leave-out SOURCE` trains one model on the other cities of the
+data and scores that city's reports with it (a city the model never saw, on the training split).
 """
 
 from __future__ import annotations
@@ -57,6 +59,11 @@ def register(sub: argparse._SubParsersAction, add_config: Callable[[argparse.Arg
     parser.add_argument(
         "--cv", metavar="K", type=int, default=0, help="K-fold cross-validation on the data: train K models, pool"
     )
+    parser.add_argument(
+        "--leave-out",
+        metavar="SOURCE",
+        help="train on the data's other sources and score this source's reports (a city the model never saw)",
+    )
     add_config(parser)
     parser.set_defaults(func=_eval)
 
@@ -70,27 +77,38 @@ def predict(classifier: RulesAndModelClassifier, reports: list[LabelledReport], 
     return [c.category for c in classifier.classify_many(items)]
 
 
+def _progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
 def _cross_validated(
-    classifier: RulesAndModelClassifier, reports: list[LabelledReport], k: int, threshold: float
-) -> dict[str, list[str]]:
+    classifier: RulesAndModelClassifier,
+    reports: list[LabelledReport],
+    args: argparse.Namespace,
+) -> tuple[list[str], dict[str, list[str]]]:
+    """Gold and out-of-fold answers per mode, by K folds (`--cv`) or by leaving one source out (`--leave-out`)."""
     import logging
 
-    from rules.crossval import cross_validate
+    from rules.crossval import cross_validate, leave_source_out
     from rules.textcat import TrainingParams
 
-    if k < 2:
-        raise ConfigError("--cv: needs at least 2 folds")
     logging.getLogger("spacy").setLevel(logging.WARNING)
     params = TrainingParams(language=classifier.ruleset.language)
-    oof = cross_validate(
-        reports,
-        classifier.ruleset,
-        k=k,
-        params=params,
-        thresholds=(threshold,),
-        log=lambda line: print(line, file=sys.stderr, flush=True),
-    )
-    return {"rules": list(oof.rules), "model": list(oof.model), "combined": list(oof.combined[threshold])}
+    if args.leave_out:
+        try:
+            oof = leave_source_out(
+                reports, classifier.ruleset, args.leave_out, params=params, thresholds=(args.threshold,), log=_progress
+            )
+        except ValueError as exc:
+            raise ConfigError(f"--leave-out: {exc}") from None
+    else:
+        if args.cv < 2:
+            raise ConfigError("--cv: needs at least 2 folds")
+        oof = cross_validate(
+            reports, classifier.ruleset, k=args.cv, params=params, thresholds=(args.threshold,), log=_progress
+        )
+    answers = {"rules": list(oof.rules), "model": list(oof.model), "combined": list(oof.combined[args.threshold])}
+    return list(oof.gold), answers
 
 
 def _reports(args: argparse.Namespace) -> list[LabelledReport]:
@@ -125,13 +143,14 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
     if not reports:
         print("inbox311 eval: no labelled reports in the data", file=sys.stderr)
         return 1
-    gold = [r.category for r in reports]
+    if args.cv and args.leave_out:
+        raise ConfigError("--cv and --leave-out: choose one")
     modes = MODES if args.mode == "all" else (args.mode,)
-    predictions = (
-        _cross_validated(classifier, reports, args.cv, args.threshold)
-        if args.cv
-        else {mode: predict(classifier, reports, mode) for mode in modes}
-    )
+    if args.cv or args.leave_out:
+        gold, predictions = _cross_validated(classifier, reports, args)
+    else:
+        gold = [r.category for r in reports]
+        predictions = {mode: predict(classifier, reports, mode) for mode in modes}
     results: dict[str, EvalReport] = {}
     for mode in modes:
         predicted = predictions[mode]
@@ -139,15 +158,17 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
             predicted = [CATCH_ALL if p == UNCATEGORISED else p for p in predicted]
         results[mode] = score_predictions(gold, predicted)
         cv = f" ({args.cv}-fold cross-validation, pooled)" if args.cv else ""
+        cv = f" ({args.leave_out} left out of training)" if args.leave_out else cv
         print(format_report(results[mode], title=f"== {mode}: {', '.join(p.name for p in args.data)}{cv}"))
         print()
     if args.json is not None:
         payload: dict[str, Any] = {
             "data": [str(p) for p in args.data],
-            "reports": len(reports),
+            "reports": len(gold),
             "threshold": args.threshold,
             "triage_as_other": args.triage_as_other,
             "cv_folds": args.cv,
+            "left_out": args.leave_out,
             "results": {mode: report.as_json() for mode, report in results.items()},
         }
         args.json.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")

@@ -19,7 +19,15 @@ from pathlib import Path
 
 from gateway.settings import ConfigError, Settings
 from rules.dataset import read_labelled_csv
-from rules.textcat import DEFAULT_EPOCHS, DEFAULT_SEED, TrainingParams, model_text, save_model, train_textcat
+from rules.textcat import (
+    CONTENT_WORDS,
+    DEFAULT_EPOCHS,
+    DEFAULT_SEED,
+    TrainingParams,
+    model_text,
+    save_model,
+    train_textcat,
+)
 
 
 def register(sub: argparse._SubParsersAction, add_config: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -46,21 +54,21 @@ def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-async def _examples(args: argparse.Namespace, settings: Settings) -> tuple[list[tuple[str, str]], str]:
+async def _examples(args: argparse.Namespace, settings: Settings, language: str) -> tuple[list[tuple[str, str]], str]:
     if args.from_db:
         from storage.db import Database
         from storage.training import load_labelled_texts
 
         async with Database(settings.database.url) as database, database.read() as session:
             rows = await load_labelled_texts(session=session)
-        return [(model_text("", text), category) for text, category in rows], "database"
+        return [(model_text("", text, language), category) for text, category in rows], "database"
     examples: list[tuple[str, str]] = []
     for path in args.data:
         try:
             reports = read_labelled_csv(path, sources=args.source)
         except (OSError, ValueError) as exc:
             raise ConfigError(f"--data {path}: {exc}") from None
-        examples.extend((model_text(r.subject, r.text), r.category) for r in reports)
+        examples.extend((model_text(r.subject, r.text, language), r.category) for r in reports)
     return examples, ", ".join(p.name for p in args.data)
 
 
@@ -73,12 +81,13 @@ def _language(args: argparse.Namespace, settings: Settings) -> str:
 
 
 async def _train(args: argparse.Namespace, settings: Settings) -> int:
-    examples, source = await _examples(args, settings)
+    language = _language(args, settings)
+    examples, source = await _examples(args, settings, language)
     counts = Counter(label for _, label in examples)
     if len(counts) < 2:
         _log(f"inbox311 train: need labelled reports of at least two categories, found {len(counts)}")
         return 1
-    params = TrainingParams(seed=args.seed, epochs=args.epochs, language=_language(args, settings))
+    params = TrainingParams(seed=args.seed, epochs=args.epochs, language=language)
     _log(
         f"training on {len(examples)} reports from {source}: " + ", ".join(f"{k} {v}" for k, v in counts.most_common())
     )
@@ -95,6 +104,8 @@ async def _train(args: argparse.Namespace, settings: Settings) -> int:
         "epochs": params.epochs,
         "ngram_size": params.ngram_size,
         "table_size": params.table_size,
+        "min_per_label": params.min_per_label,
+        "text": CONTENT_WORDS,
     }
     path = save_model(nlp, args.out, info=info)
     size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())

@@ -167,3 +167,26 @@ def test_eval_cross_validates_and_can_count_triage_as_other(tmp_path: Path, caps
     assert confusion["pothole"].get("other", 0) >= 1
     assert not any("uncategorised" in row for row in confusion.values())
     assert main([*args[:-2], "--cv", "1"]) == 2
+
+
+def test_eval_leaves_a_city_out_of_training_and_scores_only_its_reports(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    data = tmp_path / "cities.csv"
+    with data.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["source", "category", "text"])
+        for category, texts in TEXTS.items():
+            writer.writerows(["city-a", category, text] for text in texts)
+        writer.writerows([["city-b", "noise", "loud music from the bar"], ["city-b", "pothole", "a pothole again"]])
+    report = tmp_path / "left-out.json"
+    args = ["eval", "--data", str(data), "--leave-out", "city-b", "--mode", "all", "--json", str(report)]
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    assert "fold 1/1: trained on 10, classified 2" in captured.err and "city-b left out of training" in captured.out
+    scores = json.loads(report.read_text())
+    assert (scores["left_out"], scores["reports"]) == ("city-b", 2)
+    assert scores["results"]["model"]["confusion"]["noise"] == {"noise": 1}  # learnt from city a's "loud music"
+    assert main([*args, "--cv", "2"]) == 2  # one or the other
+    assert main([*args[:4], "city-z"]) == 2
+    assert "no reports from source 'city-z'" in capsys.readouterr().err

@@ -71,8 +71,8 @@ category = "litter"
 when.keyword_any = ["garbage"]
 """
     )
-    examples = [("garbage trucks banging trash cans at 4am noise", "noise")] * 30 + [
-        ("litter everywhere on the sidewalk", "litter")
+    examples = [(model_text("", "garbage trucks banging trash cans at 4am noise"), "noise")] * 30 + [
+        (model_text("", "litter everywhere on the sidewalk"), "litter")
     ] * 30
     nlp = train_textcat(examples, TrainingParams(epochs=4, min_per_label=0))
     classifier = RulesAndModelClassifier(ruleset, nlp, 0.5)
@@ -94,11 +94,11 @@ model_override = 0.6
 when.keyword_any = ["sign"]
 """
     )
-    examples = [("please sign me up for the newsletter", "other")] * 30
-    examples += [("stop sign knocked down", "street-sign")] * 5
-    nlp = train_textcat(examples, TrainingParams(epochs=4, min_per_label=0))
+    examples = [(model_text("", "please sign me up for the monthly newsletter mailing list"), "other")] * 30
+    examples += [(model_text("", "stop sign knocked down"), "street-sign")] * 5
+    nlp = train_textcat(examples, TrainingParams(epochs=8, min_per_label=0))
     classifier = RulesAndModelClassifier(ruleset, nlp, 0.5)
-    body = "please sign me up for the newsletter"
+    body = "please sign me up for the monthly newsletter mailing list"
     assert nlp(model_text("", body)).cats["other"] >= 0.6  # the model is sure, but "other" says "none of these"
     result = classifier.classify(subject="", body=body, channel="web", sender="")
     assert (result.category, result.decided_by) == ("street-sign", "sign-word")

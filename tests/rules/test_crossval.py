@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rules.crossval import cross_validate, stratified_folds
+from rules.crossval import cross_validate, leave_source_out, stratified_folds
 from rules.dataset import LabelledReport
 from rules.loader import parse_rules
 from rules.textcat import TrainingParams
@@ -74,3 +74,25 @@ def test_out_of_fold_answers_for_every_mode_and_threshold() -> None:
     assert "uncategorised" not in oof.combined[0.0]
     noise = [p for g, p in zip(oof.gold, oof.model, strict=True) if g == "noise"]
     assert noise.count("noise") >= 6  # fold models learn from the other folds' noise reports
+
+
+def test_leaving_a_city_out_classifies_only_its_reports_with_a_model_trained_on_the_others() -> None:
+    reports = [
+        *labelled("a"),
+        LabelledReport("", "pothole by the bus stop", "pothole", "b", "b-1"),
+        LabelledReport("", "loud music from the bar", "noise", "b", "b-2"),
+    ]
+    ruleset = parse_rules(RULES)
+    oof = leave_source_out(reports, ruleset, "b", params=TrainingParams(epochs=4, min_per_label=10), thresholds=(0.0,))
+    assert oof.gold == ("pothole", "noise")
+    assert oof.rules == ("pothole", "other")
+    assert oof.model[1] == "noise"  # learnt from city a's noise reports ("loud music")
+    assert oof.combined[0.0] == ("pothole", "noise")
+
+
+def test_leaving_out_a_city_that_is_absent_or_is_all_the_data_is_refused() -> None:
+    ruleset = parse_rules(RULES)
+    with pytest.raises(ValueError, match="no reports from source 'z'"):
+        leave_source_out(labelled("a"), ruleset, "z")
+    with pytest.raises(ValueError, match="nothing left to train on"):
+        leave_source_out(labelled("a"), ruleset, "a")

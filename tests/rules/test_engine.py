@@ -23,6 +23,8 @@ def decide(ruleset: RuleSet, body: str, *, subject: str = "", channel: str = "em
         ("huge pothole in front of 1420 W Addison St, almost lost a tire", "pothole", "pothole"),
         ("the light on the corner of Clark and Belmont has been out for a week", "light-out", "street-light"),
         ("Streetlight flickering all night on Elm", "street-light", "street-light"),
+        ("Light burned out at the corner of Oak and Elm", "street-light", "street-light"),
+        ("That light goes on and off all night", "street-light", "street-light"),
         ("Traffic signal stuck on red at 5th and Main", "traffic-signal", "traffic-signal"),
         ("Stop sign knocked down by a truck", "street-sign", "street-sign"),
         ("Graffiti all over the wall of the grocery store", "graffiti", "graffiti"),
