@@ -147,7 +147,9 @@ async def place_and_link(item: WorkItem, ctx: StageContext, ticket: Ticket) -> N
         data={"from": ticket.tracking_number, "reason": match.reason},
     )
     if item.contact_id is not None and item.contact_id != original.reporter_id:
-        await subscribe_to_ticket(session=session, ticket_id=original.id, contact_id=item.contact_id)
+        await subscribe_to_ticket(
+            session=session, ticket_id=original.id, contact_id=item.contact_id, reporter_id=original.reporter_id
+        )
     log.info("raw=%d ticket %s linked to %s (%s)", item.raw_id, ticket.tracking_number, item.duplicate_of, match.reason)
 
 

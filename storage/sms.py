@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 from typing import Any
 
@@ -94,9 +95,19 @@ async def latest_ticket_reported_by(*, session: AsyncSession, contact_id: int) -
     return found.scalar_one_or_none()
 
 
-async def subscribe_to_ticket(*, session: AsyncSession, ticket_id: int, contact_id: int) -> None:
-    """Let `contact_id` ask after the ticket and hear of its changes, as its reporter does."""
-    if not await is_ticket_party(session=session, ticket_id=ticket_id, contact_id=contact_id):
+class Unknown(enum.Enum):
+    UNKNOWN = "unknown"
+
+
+UNKNOWN = Unknown.UNKNOWN  # "not given": the reporter id itself may be None (a report with no sender)
+
+
+async def subscribe_to_ticket(
+    *, session: AsyncSession, ticket_id: int, contact_id: int, reporter_id: int | Unknown | None = UNKNOWN
+) -> None:
+    """Let `contact_id` ask after the ticket and hear of its changes, as its reporter does. A caller that has the
+    ticket's `reporter_id` at hand passes it, and the ticket is not loaded for it."""
+    if not await is_ticket_party(session=session, ticket_id=ticket_id, contact_id=contact_id, reporter_id=reporter_id):
         await add_event(
             session=session,
             ticket_id=ticket_id,
@@ -113,12 +124,16 @@ _SUBSCRIBED = (  # built once: asked for every report linked as a duplicate
 )
 
 
-async def is_ticket_party(*, session: AsyncSession, ticket_id: int, contact_id: int) -> bool:
+async def is_ticket_party(
+    *, session: AsyncSession, ticket_id: int, contact_id: int, reporter_id: int | Unknown | None = UNKNOWN
+) -> bool:
     """Whether `contact_id` reported the ticket or subscribed to it."""
-    ticket = await session.get(Ticket, ticket_id)
-    if ticket is None:
-        return False
-    if ticket.reporter_id == contact_id:
+    if reporter_id is UNKNOWN:
+        ticket = await session.get(Ticket, ticket_id)
+        if ticket is None:
+            return False
+        reporter_id = ticket.reporter_id
+    if reporter_id == contact_id:
         return True
     found = await session.execute(_SUBSCRIBED, {"ticket_id": ticket_id, "actor": f"contact:{contact_id}"})
     return found.first() is not None
