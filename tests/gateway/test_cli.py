@@ -13,8 +13,9 @@ import pytest
 
 
 def inbox311(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "gateway", *args, "--config", str(config)],
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "gateway", *args, "--config", str(config)], capture_output=True, text=True, timeout=300
+    )
 
 
 def message(n: int) -> EmailMessage:
