@@ -16,7 +16,7 @@ import asyncio
 import logging
 import multiprocessing
 import signal
-from collections.abc import Coroutine, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -26,6 +26,7 @@ from gateway.pipeline import PipelineOutcome, Stage, StageContext, WorkItem
 from gateway.settings import Settings
 from gateway.stages.parse import ENRICHERS
 from parsers.types import Channel
+from storage.models import RawState
 
 log = logging.getLogger(__name__)
 
@@ -55,29 +56,35 @@ def handles(channel: Channel) -> bool:
 # ---- the child's side -------------------------------------------------------------------------------------------
 
 
-def _run_now(coro: Coroutine[Any, Any, None]) -> None:
-    """Run a stage coroutine that never waits (the pure stages of an I/O-free channel) without an event loop."""
-    try:
-        coro.send(None)
-    except StopIteration:
-        return
-    coro.close()
-    raise RuntimeError("a pure stage waited for I/O")
-
-
-def prepare_in_child(item: WorkItem, stages: Sequence[Stage], ctx: StageContext) -> Prepared:
+async def run_pure_stages(item: WorkItem, stages: Sequence[Stage], ctx: StageContext) -> Prepared:
+    """The pure stages of one message, settled as the worker settles them: in the service's process (awaited) and
+    in a child (`prepare_in_child`) alike."""
     stage_name = ""
     try:
         for stage in stages:
             stage_name = stage.name
-            _run_now(stage.run(item, ctx))
+            await stage.run(item, ctx)
     except PipelineOutcome as outcome:
         return Prepared(None, outcome.state, f"{stage_name}: {outcome}")
     except Exception as exc:
-        logging.getLogger(__name__).exception("raw=%d: stage %s raised", item.raw_id, stage_name)
-        return Prepared(None, "quarantined", f"{stage_name}: {type(exc).__name__}: {exc}"[:2000], error=True)
-    item.raw = b""  # the service has the bytes: do not send them back
+        log.exception("raw=%d: stage %s raised", item.raw_id, stage_name)
+        return Prepared(None, RawState.QUARANTINED, f"{stage_name}: {type(exc).__name__}: {exc}"[:2000], error=True)
     return Prepared(item)
+
+
+def prepare_in_child(item: WorkItem, stages: Sequence[Stage], ctx: StageContext) -> Prepared:
+    """`run_pure_stages` without an event loop: the stages of an I/O-free channel never wait."""
+    running = run_pure_stages(item, stages, ctx)
+    try:
+        running.send(None)
+    except StopIteration as finished:
+        prepared: Prepared = finished.value
+    else:
+        running.close()
+        return Prepared(None, RawState.QUARANTINED, "a pure stage waited for I/O", error=True)
+    if prepared.item is not None:
+        prepared.item.raw = b""  # the service has the bytes: do not send them back
+    return prepared
 
 
 def _child_main(conn: Connection, settings: Settings) -> None:
@@ -206,7 +213,7 @@ class StageProcesses:
             return await self._call(items)
         except ChildLost as exc:
             if len(items) == 1:
-                return [Prepared(None, "quarantined", f"parse-process: {exc}", error=True)]
+                return [Prepared(None, RawState.QUARANTINED, f"parse-process: {exc}", error=True)]
             log.warning("worker: a parse process was lost (%s); its %d messages are retried one by one", exc,
                         len(items))  # fmt: skip
         return [prepared for item in items for prepared in await self._prepare_chunk([item])]
@@ -214,7 +221,7 @@ class StageProcesses:
     async def _call(self, items: list[WorkItem]) -> list[Prepared]:
         child = await self._idle.get()
         try:
-            prepared = await child.call([_for_child(item) for item in items], self._timeout)
+            prepared = await child.call(items, self._timeout)  # fresh items: the child's answers are copies
         except ChildLost:
             self._drop(child)
             self.replaced += 1
@@ -229,15 +236,3 @@ class StageProcesses:
             if result.item is not None:
                 result.item.raw = item.raw
         return prepared
-
-
-def _for_child(item: WorkItem) -> WorkItem:
-    return WorkItem(
-        raw_id=item.raw_id,
-        channel=item.channel,
-        source=item.source,
-        raw=item.raw,
-        received_at=item.received_at,
-        envelope_from=item.envelope_from,
-        envelope_to=item.envelope_to,
-    )

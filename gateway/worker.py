@@ -19,7 +19,7 @@ from datetime import timedelta
 from gateway.metrics import Metrics
 from gateway.pipeline import PipelineOutcome, Services, Stage, StageContext, WorkItem
 from gateway.redact import redact
-from gateway.stage_process import PURE_STAGES, Prepared, StageProcesses, handles
+from gateway.stage_process import PURE_STAGES, Prepared, StageProcesses, handles, run_pure_stages
 from gateway.stages import pipeline_stages
 from parsers.types import Channel
 from storage.db import Database
@@ -181,29 +181,14 @@ class PipelineWorker:
             prepared = elsewhere.get(item.raw_id)
             if prepared is None:
                 await asyncio.sleep(0)  # the stages seldom wait on I/O: let SMTP sessions and sends in between
-                prepared = await self._prepare(item)
+                prepared = await run_pure_stages(item, self._pure, StageContext(services=self._services))
             if prepared.item is not None:
                 ready.append((row, prepared.item))
                 continue
-            if prepared.error:
+            if prepared.error and item.raw_id in elsewhere:  # (in this process, the stage's raise was logged)
                 log.error("raw=%d quarantined: %s", item.raw_id, prepared.reason)
             await self._settle(item, prepared.state, prepared.reason)
         return ready
-
-    async def _prepare(self, item: WorkItem) -> Prepared:
-        """The pure stages in this process."""
-        stage_name = ""
-        try:
-            ctx = StageContext(services=self._services)
-            for stage in self._pure:
-                stage_name = stage.name
-                await stage.run(item, ctx)
-        except PipelineOutcome as outcome:
-            return Prepared(None, outcome.state, f"{stage_name}: {outcome}")
-        except Exception as exc:
-            log.exception("raw=%d: stage %s raised", item.raw_id, stage_name)
-            return Prepared(None, RawState.QUARANTINED, f"{stage_name}: {type(exc).__name__}: {exc}"[:2000])
-        return Prepared(item)
 
     async def _commit_in_groups(self, ready: list[tuple[RawInbound, WorkItem]]) -> None:
         """Run the transactional stages of several rows in one transaction, up to GROUP_SECONDS of work each.

@@ -17,7 +17,7 @@ from gateway.app import Inbox311
 from gateway.pipeline import StageContext, WorkItem
 from gateway.services import build_services
 from gateway.settings import Settings
-from gateway.stage_process import PURE_STAGES, Prepared, StageProcesses, prepare_in_child
+from gateway.stage_process import PURE_STAGES, Prepared, StageProcesses, run_pure_stages
 from gateway.stages import pipeline_stages
 from parsers.types import Channel
 from storage.models import RawState
@@ -61,10 +61,7 @@ async def test_children_make_the_same_items_as_the_service_itself(settings: Sett
     stages = pipeline_stages(PURE_STAGES)
     here: list[Prepared] = []
     for n, raw in enumerate(mails, start=1):
-        prepared = prepare_in_child(_item(n, raw), stages, ctx)
-        if prepared.item is not None:
-            prepared.item.raw = raw
-        here.append(prepared)
+        here.append(await run_pure_stages(_item(n, raw), stages, ctx))  # what the worker runs in its own process
 
     there = await children.prepare([_item(n, raw) for n, raw in enumerate(mails, start=1)])
 
