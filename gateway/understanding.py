@@ -94,7 +94,8 @@ async def _geocode(ctx: StageContext, ticket: Ticket, location: Location | None)
     point = await geocoder.geocode_async(location.text)
     if point is not None:
         await touch_ticket(session=ctx.db(), ticket_id=ticket.id, lat=point.lat, lon=point.lon)
-        ticket.lat, ticket.lon = point.lat, point.lon
+        if (ticket.lat, ticket.lon) != (point.lat, point.lon):  # (touch_ticket updated it if the session holds it)
+            ticket.lat, ticket.lon = point.lat, point.lon
 
 
 async def place_and_link(item: WorkItem, ctx: StageContext, ticket: Ticket) -> None:
@@ -129,7 +130,8 @@ async def place_and_link(item: WorkItem, ctx: StageContext, ticket: Ticket) -> N
     original = next(t for t in candidates if t.id == match.ticket_id)
     assert original.id is not None
     await touch_ticket(session=session, ticket_id=ticket.id, duplicate_of_id=original.id)
-    ticket.duplicate_of_id = original.id
+    if ticket.duplicate_of_id != original.id:  # (as in _geocode: not set again, which would mean another UPDATE)
+        ticket.duplicate_of_id = original.id
     item.duplicate_of = original.tracking_number
     evidence = {"reason": match.reason, "distance_m": match.distance_m, "similarity": match.similarity}
     await add_event(

@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
 
+from storage.core import execute_core
 from storage.sqlite_checkpoint import WRITE_ESTIMATE, WalCheckpointer
 from storage.sqlite_session import InlineSession, create_inline_engine, inline_session_factory
 
@@ -44,7 +45,7 @@ def _insert_with_id(table: Table) -> Executable:
 
 async def insert_row_id(session: AsyncSession, model: type[Any], values: dict[str, Any]) -> int:
     """Insert one row and return its id, without an object for it (Core on the table: the cheapest insert)."""
-    return (await session.execute(_insert_with_id(model.__table__), values)).scalar_one()
+    return (await execute_core(session, _insert_with_id(model.__table__), values)).scalar_one()
 
 
 def is_sqlite(url: str) -> bool:

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Row, Select, and_, bindparam, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.core import execute_core
 from storage.models import Contact, Event, Ticket, TicketStatus
 
 QUESTION_ASKED = "question-asked"
@@ -77,7 +78,7 @@ async def list_open_tickets_of_category(
     if address_key is not None:
         params["address_key"] = address_key
     query = _candidates_query(near is not None, address_key is not None)
-    found = await session.execute(query, params)
+    found = await execute_core(session, query, params)
     return list(found.all())
 
 

@@ -8,9 +8,10 @@ them written first (see `_reads_events`), so nothing reads around them.
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
-from sqlalchemy import event, insert
+from sqlalchemy import Executable, event, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session
 
@@ -24,6 +25,19 @@ _ADD_EVENT = insert(_EVENTS)  # Core, built once: ORM objects for events cost mo
 def keep_events(session: AsyncSession) -> None:
     """From now on, this session's events wait for `write_kept_events` (or a read of the event table)."""
     session.info[_KEPT] = []
+
+
+def kept_events(session: AsyncSession | Session) -> list[dict[str, Any]]:
+    """The events made in this transaction and not written yet, oldest first (read-only)."""
+    return list(session.info.get(_KEPT) or ())
+
+
+def write_kept_now(session: Session) -> None:
+    """Write the kept events at once (before a statement that may read them)."""
+    kept = session.info.get(_KEPT)
+    if kept:
+        session.info[_KEPT] = []
+        session.execute(_ADD_EVENT, kept)
 
 
 async def write_kept_events(session: AsyncSession) -> None:
@@ -53,19 +67,31 @@ async def add_event(
 
 @event.listens_for(Session, "do_orm_execute")
 def _write_kept_before_reading_them(state: ORMExecuteState) -> None:
-    kept = state.session.info.get(_KEPT)
-    if kept and state.is_select and _reads_events(state):
-        state.session.info[_KEPT] = []
-        state.session.execute(_ADD_EVENT, kept)
+    if state.session.info.get(_KEPT) and state.is_select and reads_events(state.statement):
+        write_kept_now(state.session)
 
 
-def _reads_events(state: ORMExecuteState) -> bool:
-    """Whether the query may read events: it selects Event or the event table's columns, or only things of no table
+# Statements built once are asked about at every execution: the answer is kept with them.
+_READS_EVENTS: weakref.WeakKeyDictionary[Executable, bool] = weakref.WeakKeyDictionary()
+
+
+def reads_events(statement: Executable) -> bool:
+    """Whether a query may read events: it selects Event or the event table's columns, or only things of no table
     (a count), which could be counting events. A query on other tables that joins the event table is not
     recognised: write the kept events first (`write_kept_events`) if one is ever needed. (`column_descriptions`
-    costs microseconds; working out a query's FROM list costs milliseconds.)"""
+    costs a tenth of a millisecond; working out a query's FROM list costs milliseconds.)"""
+    known = _READS_EVENTS.get(statement)
+    if known is None:
+        known = _READS_EVENTS[statement] = _selects_events(statement)
+    return known
+
+
+def _selects_events(statement: Executable) -> bool:
+    descriptions = getattr(statement, "column_descriptions", None)
+    if descriptions is None:  # not a SELECT (an INSERT, UPDATE or DELETE without RETURNING of events)
+        return False
     sources = set()
-    for column in state.statement.column_descriptions:
+    for column in descriptions:
         source = column.get("entity") or getattr(column.get("expr"), "table", None)
         if source is Event or source is _EVENTS:
             return True

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.core import execute_core
 from storage.db import DIALECTS, conflict_insert
 from storage.leases import claim_rows
 from storage.models import RawInbound, RawState, utcnow
@@ -158,7 +159,7 @@ async def settle_done(*, session: AsyncSession, owner: str, done: Sequence[tuple
     now = utcnow()
     params = [{"raw_id": raw_id, "owner": owner, "new_state": RawState.DONE, "new_reason": None,
                "new_ticket": ticket_id, "now": now} for raw_id, ticket_id in done]  # fmt: skip
-    result = await session.execute(_SETTLE, params)
+    result = await execute_core(session, _SETTLE, params)
     return result.rowcount == len(done)
 
 

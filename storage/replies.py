@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Executable, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.core import execute_core
 from storage.db import DIALECTS, conflict_insert
 from storage.models import Contact, Outbox, OutboxState, ReplyBudget, utcnow
 
@@ -30,7 +31,7 @@ _COUNT_REPLY = {name: _count_statement(name) for name in DIALECTS}
 
 async def _count_reply(session: AsyncSession, address: str, window: datetime) -> int:
     stmt = _COUNT_REPLY[session.bind.dialect.name]
-    return (await session.execute(stmt, {"address": address, "window": window})).scalar_one()
+    return (await execute_core(session, stmt, {"address": address, "window": window})).scalar_one()
 
 
 async def take_reply_budget(

@@ -9,6 +9,8 @@ from typing import Any
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.core import execute_core
+from storage.events import kept_events
 from storage.models import Contact, Event, Message, Outbox, OutboxState, Ticket, TicketStatus, utcnow
 from storage.tickets import add_event, get_or_create_contact
 
@@ -135,7 +137,13 @@ async def is_ticket_party(
         reporter_id = ticket.reporter_id
     if reporter_id == contact_id:
         return True
-    found = await session.execute(_SUBSCRIBED, {"ticket_id": ticket_id, "actor": f"contact:{contact_id}"})
+    actor = f"contact:{contact_id}"
+    # Events this transaction made and has not written yet are looked at here, rather than written first (a
+    # pipeline transaction writes them all in one statement at its end).
+    if any(e["ticket_id"] == ticket_id and e["action"] == "subscribed" and e["actor"] == actor
+           for e in kept_events(session)):  # fmt: skip
+        return True
+    found = await execute_core(session, _SUBSCRIBED, {"ticket_id": ticket_id, "actor": actor}, reads_kept_events=True)
     return found.first() is not None
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from storage.core import execute_core
 from storage.db import DIALECTS, conflict_insert, insert_returning, insert_row_id
 from storage.events import add_event as add_event  # where callers have always found it
 from storage.models import Contact, Event, Message, Outbox, Ticket, TrackingCounter, utcnow
@@ -43,7 +44,8 @@ async def get_or_create_contact(
 ) -> Contact:
     """The contact for this address, made on first sight with the name and language it came with."""
     now = utcnow()
-    await session.execute(
+    await execute_core(
+        session,
         _NEW_CONTACT[session.bind.dialect.name],
         {"kind": kind, "address": address, "name": name, "language": language, "opted_out": False, "bounced": False,
          "created_at": now, "updated_at": now},
@@ -78,7 +80,7 @@ _NEXT_NUMBER = {name: _next_number_statement(name) for name in DIALECTS}  # buil
 async def next_tracking_number(*, session: AsyncSession, prefix: str, year: int) -> str:
     """SR-2026-000042: a per-year sequence, safe under concurrent instances (the upsert takes a row lock)."""
     stmt = _NEXT_NUMBER[session.bind.dialect.name]
-    n = (await session.execute(stmt, {"prefix": prefix, "year": year})).scalar_one()
+    n = (await execute_core(session, stmt, {"prefix": prefix, "year": year})).scalar_one()
     return f"{prefix}-{year}-{n:06d}"
 
 
@@ -154,7 +156,7 @@ async def touch_ticket(*, session: AsyncSession, ticket_id: int, **fields: Any) 
     # Core on the table: the ORM's update would compare every object the session holds to keep them in step,
     # which in a pipeline transaction of many messages is most of the cost; only this ticket can have changed.
     stmt = _touch_statement(tuple(sorted(fields)))
-    await session.execute(stmt, {"ticket_id": ticket_id, **{f"new_{k}": v for k, v in values.items()}})
+    await execute_core(session, stmt, {"ticket_id": ticket_id, **{f"new_{k}": v for k, v in values.items()}})
     held = session.sync_session.identity_map.get(Session.identity_key(Ticket, ticket_id))
     if held is not None:
         for name, value in values.items():

@@ -1,0 +1,32 @@
+"""Core statements run on the session's own connection, for the queries on the pipeline's path.
+
+`session.execute` runs Core statements too, but wraps each in the ORM's handling (compile state, an execution event,
+result processing for objects), which for a SELECT of columns costs more than the query itself. `execute_core` runs a
+statement of tables and columns (not whole objects) on the connection of the session's transaction and does first
+what `session.execute` would have done first: it flushes pending changes to objects, and writes the kept audit events
+when the statement may read them (storage/events.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Executable, Result
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from storage.events import reads_events, write_kept_events
+
+
+async def execute_core(
+    session: AsyncSession, statement: Executable, params: Any = None, *, reads_kept_events: bool = False
+) -> Result[Any]:
+    """Run `statement` in the session's transaction. `reads_kept_events`: the caller looks at the events kept in
+    memory itself (`kept_events`), so they need not be written before this statement reads the event table."""
+    if session.new or session.dirty or session.deleted:
+        await session.flush()
+    if not reads_kept_events and reads_events(statement):
+        await write_kept_events(session)
+    connection = await session.connection()
+    if isinstance(connection, AsyncConnection):  # PostgreSQL
+        return await connection.execute(statement, params)
+    return connection.execute(statement, params)  # SQLite: storage/sqlite_session.py runs it at once
