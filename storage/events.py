@@ -88,8 +88,8 @@ def reads_events(statement: Executable) -> bool:
 
 def _selects_events(statement: Executable) -> bool:
     descriptions = getattr(statement, "column_descriptions", None)
-    if descriptions is None:  # not a SELECT (an INSERT, UPDATE or DELETE without RETURNING of events)
-        return False
+    if descriptions is None:  # an INSERT, UPDATE or DELETE: no; a compound SELECT (a UNION): it may, say yes
+        return bool(getattr(statement, "is_select", False))
     sources = set()
     for column in descriptions:
         source = column.get("entity") or getattr(column.get("expr"), "table", None)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, insert, select
 
 from storage.db import Database
-from storage.events import add_event, keep_events, write_kept_events
+from storage.events import add_event, keep_events, reads_events, write_kept_events
 from storage.models import Event, Ticket
 from storage.tickets import create_ticket, list_events
 
@@ -73,3 +73,13 @@ async def test_kept_events_of_a_rolled_back_transaction_are_gone(db: Database) -
         await add_event(session=session, ticket_id=ticket_id, actor="staff", action="note")
     async with db.read() as session:
         assert [e.action for e in await list_events(session=session, ticket_id=ticket_id)] == ["note"]
+
+
+def test_which_statements_may_read_the_event_table() -> None:
+    assert reads_events(select(Event.action))
+    assert reads_events(select(func.count()))  # a count of no named table could be of events
+    assert reads_events(select(Ticket.id).union_all(select(Ticket.id)))  # a compound SELECT: not looked into
+    assert not reads_events(select(Ticket.id, Ticket.summary))
+    assert not reads_events(insert(Event.__table__))
+    statement = select(Ticket.id)
+    assert reads_events(statement) is reads_events(statement) is False  # asked again: the answer kept with it
