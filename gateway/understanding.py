@@ -7,6 +7,8 @@ Hooks the `ticket` and `notify` stages call, in the ticket's own transaction:
   question ("Where is it? ..."), recorded as a `question-asked` event that staff see in the audit log;
 - a follow-up from the reporter while a question is open: its answer fills in the ticket (`question-answered`).
 At most one question per field, ever: a field asked about is never asked about again.
+The `ticket` a hook is given is the transaction's own object, so `touch_ticket` updates it too (setting it again
+would only make the session write the row a second time).
 """
 
 from __future__ import annotations
@@ -94,8 +96,6 @@ async def _geocode(ctx: StageContext, ticket: Ticket, location: Location | None)
     point = await geocoder.geocode_async(location.text)
     if point is not None:
         await touch_ticket(session=ctx.db(), ticket_id=ticket.id, lat=point.lat, lon=point.lon)
-        if (ticket.lat, ticket.lon) != (point.lat, point.lon):  # (touch_ticket updated it if the session holds it)
-            ticket.lat, ticket.lon = point.lat, point.lon
 
 
 async def place_and_link(item: WorkItem, ctx: StageContext, ticket: Ticket) -> None:
@@ -130,8 +130,6 @@ async def place_and_link(item: WorkItem, ctx: StageContext, ticket: Ticket) -> N
     original = next(t for t in candidates if t.id == match.ticket_id)
     assert original.id is not None
     await touch_ticket(session=session, ticket_id=ticket.id, duplicate_of_id=original.id)
-    if ticket.duplicate_of_id != original.id:  # (as in _geocode: not set again, which would mean another UPDATE)
-        ticket.duplicate_of_id = original.id
     item.duplicate_of = original.tracking_number
     evidence = {"reason": match.reason, "distance_m": match.distance_m, "similarity": match.similarity}
     await add_event(
@@ -266,7 +264,6 @@ async def _fill_location(ctx: StageContext, ticket: Ticket, location: Location |
         return None
     fields = place_columns(location)
     await touch_ticket(session=ctx.db(), ticket_id=ticket.id, **fields)
-    ticket.address, ticket.lat, ticket.lon = location.text[:500], fields["lat"], fields["lon"]  # type: ignore[assignment]
     await _geocode(ctx, ticket, location)
     return {"address": location.text, "kind": location.kind, "lat": ticket.lat, "lon": ticket.lon}
 

@@ -3,7 +3,7 @@
 A message makes three or four events (created, categorised, acknowledged ...). In the pipeline's transactions,
 which serve many messages, they are kept in the session and written as one multi-row INSERT before the commit
 (`write_kept_events`), in the order they were made. A query that reads the event table in that transaction gets
-them written first (see `_reads_events`), so nothing reads around them.
+them written first (see `reads_events`), so nothing reads around them.
 """
 
 from __future__ import annotations
@@ -32,18 +32,17 @@ def kept_events(session: AsyncSession | Session) -> list[dict[str, Any]]:
     return list(session.info.get(_KEPT) or ())
 
 
-def write_kept_now(session: Session) -> None:
-    """Write the kept events at once (before a statement that may read them)."""
+def _take_kept(session: AsyncSession | Session) -> list[dict[str, Any]]:
+    """The kept events, handed over to be written: the session keeps on keeping new ones."""
     kept = session.info.get(_KEPT)
     if kept:
         session.info[_KEPT] = []
-        session.execute(_ADD_EVENT, kept)
+    return kept or []
 
 
 async def write_kept_events(session: AsyncSession) -> None:
-    kept = session.info.get(_KEPT)
+    kept = _take_kept(session)
     if kept:
-        session.info[_KEPT] = []
         await session.execute(_ADD_EVENT, kept)
 
 
@@ -68,7 +67,7 @@ async def add_event(
 @event.listens_for(Session, "do_orm_execute")
 def _write_kept_before_reading_them(state: ORMExecuteState) -> None:
     if state.session.info.get(_KEPT) and state.is_select and reads_events(state.statement):
-        write_kept_now(state.session)
+        state.session.execute(_ADD_EVENT, _take_kept(state.session))
 
 
 # Statements built once are asked about at every execution: the answer is kept with them.

@@ -9,14 +9,7 @@ from storage.db import Database
 from storage.events import add_event, keep_events, kept_events, write_kept_events
 from storage.models import Contact, Event
 from storage.sms import is_ticket_party, subscribe_to_ticket
-from storage.tickets import create_ticket, get_or_create_contact
-
-
-async def _ticket(db: Database) -> int:
-    async with db.write() as session:
-        ticket = await create_ticket(session=session, prefix="SR", status="new", channel="email", summary="x")
-    assert ticket.id is not None
-    return ticket.id
+from storage.tickets import get_or_create_contact
 
 
 async def test_a_change_to_an_object_is_flushed_before_a_core_read(db: Database) -> None:
@@ -27,8 +20,7 @@ async def test_a_change_to_an_object_is_flushed_before_a_core_read(db: Database)
         assert found.scalar_one() == "Ana"
 
 
-async def test_kept_events_are_written_before_a_core_read_of_the_event_table(db: Database) -> None:
-    ticket_id = await _ticket(db)
+async def test_kept_events_are_written_before_a_core_read_of_the_event_table(db: Database, ticket_id: int) -> None:
     async with db.write() as session:
         keep_events(session)
         await add_event(session=session, ticket_id=ticket_id, actor="system", action="created")
@@ -39,8 +31,7 @@ async def test_kept_events_are_written_before_a_core_read_of_the_event_table(db:
         assert kept_events(session) == []
 
 
-async def test_a_subscription_kept_in_the_transaction_counts_without_being_written_first(db: Database) -> None:
-    ticket_id = await _ticket(db)
+async def test_a_kept_subscription_counts_without_being_written_first(db: Database, ticket_id: int) -> None:
     async with db.write() as session:
         contact = await get_or_create_contact(session=session, kind="phone", address="+15555550100")
         assert contact.id is not None

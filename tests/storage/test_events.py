@@ -8,18 +8,10 @@ from sqlalchemy import event, func, insert, select
 from storage.db import Database
 from storage.events import add_event, keep_events, reads_events, write_kept_events
 from storage.models import Event, Ticket
-from storage.tickets import create_ticket, list_events
+from storage.tickets import list_events
 
 
-async def _ticket(db: Database) -> int:
-    async with db.write() as session:
-        ticket = await create_ticket(session=session, prefix="SR", status="new", channel="email", summary="x")
-    assert ticket.id is not None
-    return ticket.id
-
-
-async def test_kept_events_go_in_as_one_statement_in_the_order_they_were_made(db: Database) -> None:
-    ticket_id = await _ticket(db)
+async def test_kept_events_go_in_as_one_statement_in_the_order_they_were_made(db: Database, ticket_id: int) -> None:
     inserts: list[int] = []
     event.listen(
         db.sync_engine,
@@ -41,8 +33,7 @@ async def test_kept_events_go_in_as_one_statement_in_the_order_they_were_made(db
     ]  # fmt: skip
 
 
-async def test_a_read_of_the_event_table_in_the_transaction_sees_the_kept_events(db: Database) -> None:
-    ticket_id = await _ticket(db)
+async def test_a_read_of_the_event_table_in_the_transaction_sees_the_kept_events(db: Database, ticket_id: int) -> None:
     async with db.write() as session:
         keep_events(session)
         await add_event(session=session, ticket_id=ticket_id, actor="system", action="question-asked")
@@ -62,8 +53,7 @@ async def test_a_read_of_the_event_table_in_the_transaction_sees_the_kept_events
     assert total == 4
 
 
-async def test_kept_events_of_a_rolled_back_transaction_are_gone(db: Database) -> None:
-    ticket_id = await _ticket(db)
+async def test_kept_events_of_a_rolled_back_transaction_are_gone(db: Database, ticket_id: int) -> None:
     with pytest.raises(RuntimeError):
         async with db.write() as session:
             keep_events(session)
