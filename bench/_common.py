@@ -287,9 +287,10 @@ async def run_server(role: str) -> None:
 class ServerProcess:
     """A bare or sink SMTP server started as `python <script> --server-role ROLE`; the sink's arrivals are collected."""
 
-    def __init__(self, script: Path, role: str) -> None:
+    def __init__(self, script: Path, role: str, *args: str) -> None:
         self._script = script
         self.role = role
+        self._args = args  # more of the script's options for this role (e.g. the minimal pipeline's relay port)
         self.port = 0
         self.arrivals: dict[str, float] = {}  # In-Reply-To -> arrival time at the sink
         self.expected: set[str] = set()  # the Message-IDs whose replies are awaited
@@ -300,7 +301,7 @@ class ServerProcess:
 
     async def start(self) -> ServerProcess:
         self._proc = await asyncio.create_subprocess_exec(
-            sys.executable, str(self._script), "--server-role", self.role, stdout=asyncio.subprocess.PIPE
+            sys.executable, str(self._script), "--server-role", self.role, *self._args, stdout=asyncio.subprocess.PIPE
         )
         assert self._proc.stdout is not None
         first = await asyncio.wait_for(self._proc.stdout.readline(), 30)

@@ -38,6 +38,7 @@ from _common import (
     process_cpu_seconds,
     run_server,
 )
+from _minimal import run_minimal
 from _service import Profiler, ServiceProcess
 
 SCRIPT = Path(__file__).resolve()
@@ -63,6 +64,17 @@ async def wait_for_replies(sink: ServerProcess, service: ServiceProcess, within:
                 return
 
 
+async def wait_for_sink(sink: ServerProcess, within: float, quiet: float = 10.0) -> None:
+    """Until the sink has every reply, `within` seconds pass, or nothing arrives for `quiet` seconds."""
+    deadline = time.monotonic() + within
+    while sink.matched < len(sink.expected) and time.monotonic() < deadline:
+        sink.arrived.clear()
+        try:
+            await asyncio.wait_for(sink.arrived.wait(), quiet)
+        except TimeoutError:
+            return
+
+
 def _ms(values: list[float]) -> tuple[float, float]:
     return round(percentile(values, 50), 1), round(percentile(values, 99), 1)
 
@@ -80,6 +92,35 @@ async def measure_bare(mails: list[OutgoingMail], connections: int) -> dict[str,
         "smtp_p99_ms": p99,
         "server_cpu_ms_per_msg": round(cpu * 1000 / len(mails), 3),
         "client_cpu_ms_per_msg": round(load.client_cpu * 1000 / len(mails), 3),
+        "errors": len(load.errors),
+    }
+
+
+async def measure_minimal(mails: list[OutgoingMail], args: argparse.Namespace) -> dict[str, Any]:
+    """The second baseline (bench/_minimal.py): the same load, until every acknowledgement is back at a sink."""
+    sink = await ServerProcess(SCRIPT, "sink").start()
+    sink.expected = {m.message_id for m in mails}
+    server = await ServerProcess(SCRIPT, "minimal", "--relay-port", str(sink.port)).start()
+    try:
+        cpu, sink_cpu = process_cpu_seconds(server.pid), process_cpu_seconds(sink.pid)
+        load = await drive_smtp(server.port, mails, args.connections, rate=args.rate)
+        await wait_for_sink(sink, args.timeout)
+        cpu, sink_cpu = process_cpu_seconds(server.pid) - cpu, process_cpu_seconds(sink.pid) - sink_cpu
+    finally:
+        await server.stop()
+        await sink.stop()
+    replied = [(mid, sink.arrivals[mid]) for mid in load.sent if mid in sink.arrivals]
+    latencies = [(arrived - load.sent[mid][0]) * 1000 for mid, arrived in replied]
+    last = max((arrived for _, arrived in replied), default=load.started)
+    e2e50, e2e99 = _ms(latencies)
+    return {
+        "accepted_msgs_per_s": round(load.rate, 1),
+        "e2e_msgs_per_s": round(len(replied) / (last - load.started), 1) if replied else 0.0,
+        "e2e_p50_ms": e2e50,
+        "e2e_p99_ms": e2e99,
+        "server_cpu_ms_per_msg": round(cpu * 1000 / len(mails), 3),
+        "sink_cpu_ms_per_msg": round(sink_cpu * 1000 / len(mails), 3),
+        "missing_replies": len(mails) - len(replied),
         "errors": len(load.errors),
     }
 
@@ -156,19 +197,22 @@ async def one_run(k: int, args: argparse.Namespace, base_id: str, root: Path) ->
     if args.profile:
         profile = args.profile if args.repeat == 1 else args.profile.with_stem(f"{args.profile.stem}-{k}")
     service = await measure_service(mails, args, workdir, profile)
+    minimal = await measure_minimal(mails, args)
     after = await measure_bare(mails, args.connections)
     bare = max(before, after, key=lambda b: b["msgs_per_s"])
     bare["before_after_msgs_per_s"] = [before["msgs_per_s"], after["msgs_per_s"]]
     service["accepted_ratio"] = round(service["accepted_msgs_per_s"] / bare["msgs_per_s"], 3)
     service["e2e_ratio"] = round(service["e2e_msgs_per_s"] / bare["msgs_per_s"], 3)
+    minimal["e2e_ratio"] = round(minimal["e2e_msgs_per_s"] / bare["msgs_per_s"], 3)
+    service["e2e_of_minimal"] = round(service["e2e_msgs_per_s"] / minimal["e2e_msgs_per_s"], 3)
     return {"run": k, "mean_message_bytes": round(sum(len(m.data) for m in mails) / len(mails)),
-            "bare": bare, "service": service}  # fmt: skip
+            "bare": bare, "minimal": minimal, "service": service}  # fmt: skip
 
 
 def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """The median of every figure over the runs, with its min and max."""
     out: dict[str, Any] = {}
-    for part in ("bare", "service"):
+    for part in ("bare", "minimal", "service"):
         out[part] = {}
         for key, value in runs[0][part].items():
             if isinstance(value, int | float) and not isinstance(value, bool):
@@ -197,6 +241,10 @@ def print_table(args: argparse.Namespace, runs: list[dict[str, Any]], summary: d
           f"{fig('service', 'smtp_p99_ms')} ms")  # fmt: skip
     print(f"  inbox311 end-to-end     {fig('service', 'e2e_msgs_per_s')} msg/s  ({fig('service', 'e2e_ratio')}x)  "
           f"send->reply p50/p99 {fig('service', 'e2e_p50_ms')} / {fig('service', 'e2e_p99_ms')} ms")  # fmt: skip
+    print(f"  minimal pipeline        {fig('minimal', 'e2e_msgs_per_s')} msg/s  ({fig('minimal', 'e2e_ratio')}x)  "
+          f"send->reply p50/p99 {fig('minimal', 'e2e_p50_ms')} / {fig('minimal', 'e2e_p99_ms')} ms  "
+          f"server CPU {fig('minimal', 'server_cpu_ms_per_msg')} ms/msg; "
+          f"inbox311 end-to-end is {fig('service', 'e2e_of_minimal')} of it")  # fmt: skip
     print(
         f"  CPU per message         service {fig('service', 'service_cpu_ms_per_msg')} ms "
         f"+ parse processes {fig('service', 'parse_processes_cpu_ms_per_msg')} ms, "
@@ -207,6 +255,9 @@ def print_table(args: argparse.Namespace, runs: list[dict[str, Any]], summary: d
     print(f"  targets: end-to-end >= {TARGET_E2E_RATIO}x bare: {'met' if ratio >= TARGET_E2E_RATIO else 'NOT met'}; "
           f"p99 < {TARGET_P99_MS:g} ms: {'met' if p99 < TARGET_P99_MS else 'NOT met'}")  # fmt: skip
     for r in runs:
+        m = r["minimal"]
+        if m["missing_replies"] or m["errors"]:
+            print(f"  run {r['run']}: minimal pipeline: {m['missing_replies']} replies missing, {m['errors']} errors")
         s = r["service"]
         if s["missing_replies"] or s["errors"] or s["serve_exit_code"]:
             print(f"  run {r['run']}: {s['missing_replies']} replies missing, {s['errors']} send errors "
@@ -242,7 +293,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--workdir", type=Path, help="keep configs, databases and serve logs here (default: removed)")
     p.add_argument("--json", type=Path, metavar="FILE", help="also save every figure as JSON to FILE ('-': stdout)")
     p.add_argument("--check", action="store_true", help="exit 1 when a target of issue 2 is not met")
-    p.add_argument("--server-role", choices=("bare", "sink"), help=argparse.SUPPRESS)  # the helper processes
+    p.add_argument("--server-role", choices=("bare", "sink", "minimal"), help=argparse.SUPPRESS)  # helper processes
+    p.add_argument("--relay-port", type=int, help=argparse.SUPPRESS)  # the minimal pipeline's sink
     return p.parse_args(argv)
 
 
@@ -271,7 +323,7 @@ async def bench(args: argparse.Namespace) -> int:
             args.json.parent.mkdir(parents=True, exist_ok=True)
             args.json.write_text(json.dumps(report, indent=2) + "\n")
             print(f"  saved {args.json}")
-    broken = any(r["service"]["missing_replies"] or r["service"]["errors"] for r in runs)
+    broken = any(r[part]["missing_replies"] or r[part]["errors"] for r in runs for part in ("service", "minimal"))
     missed = (
         summary["service"]["e2e_ratio"]["median"] < TARGET_E2E_RATIO
         or summary["service"]["e2e_p99_ms"]["median"] >= TARGET_P99_MS
@@ -281,6 +333,9 @@ async def bench(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.server_role == "minimal":
+        asyncio.run(run_minimal(args.relay_port))
+        return 0
     if args.server_role:
         asyncio.run(run_server(args.server_role))
         return 0

@@ -71,6 +71,8 @@ def test_short_run_gets_every_reply_back_and_reports_ratios(tmp_path: Path) -> N
     assert re.search(r"inbox311 accepted\s+[\d.]+ msg/s\s+\([\d.]+x\)", table), table
     e2e = r"inbox311 end-to-end\s+[\d.]+ msg/s\s+\([\d.]+x\)\s+send->reply p50/p99 [\d.]+ / [\d.]+ ms"
     assert re.search(e2e, table), table
+    minimal = r"minimal pipeline\s+[\d.]+ msg/s\s+\([\d.]+x\)\s+send->reply p50/p99 [\d.]+ / [\d.]+ ms"
+    assert re.search(minimal + r".*inbox311 end-to-end is [\d.]+ of it", table), table
     assert re.search(r"targets: end-to-end >= 0.25x bare: (met|NOT met); p99 < 1000 ms: (met|NOT met)", table), table
     report = json.loads(saved.read_text())
     assert report["benchmark"] == "ingest_smtp" and report["messages"] == 20 and report["database"] == "sqlite"
@@ -83,3 +85,8 @@ def test_short_run_gets_every_reply_back_and_reports_ratios(tmp_path: Path) -> N
     assert 0 < service["e2e_p50_ms"] <= service["e2e_p99_ms"]
     assert service["e2e_p50_ms"] >= service["smtp_p50_ms"]  # a reply cannot come back before its 250
     assert report["median"]["service"]["e2e_ratio"]["median"] == service["e2e_ratio"]
+    # the second baseline, the minimal pipeline, answered every mail too (the sink matched each In-Reply-To)
+    minimal = run["minimal"]
+    assert minimal["missing_replies"] == 0 and minimal["errors"] == 0
+    assert minimal["e2e_ratio"] > 0 and minimal["server_cpu_ms_per_msg"] > 0
+    assert service["e2e_of_minimal"] == round(service["e2e_msgs_per_s"] / minimal["e2e_msgs_per_s"], 3)
