@@ -117,7 +117,7 @@ class MinimalPipeline:
         )
         ack = (  # written out, not built with `email.message`: the leanest correct reply
             f"From: City 311 <reports@city.example>\r\nTo: {recipient}\r\n"
-            f"Subject: {Header(f'Re: {subject} [{number}]', 'utf-8').encode()}\r\n"
+            f"Subject: {_encoded(f'Re: {subject} [{number}]')}\r\n"
             f"Message-ID: <{number}.{secrets.token_hex(8)}@city.example>\r\n"
             f"In-Reply-To: {message_id}\r\nReferences: {message_id}\r\nAuto-Submitted: auto-replied\r\n"
             f"Date: {formatdate()}\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
@@ -147,6 +147,11 @@ class MinimalPipeline:
                 self._db.execute("BEGIN")
                 self._db.executemany("UPDATE outbox SET state = 'sent' WHERE id = ?", [(r[0],) for r in rows])
                 self._db.execute("COMMIT")
+
+
+def _encoded(text: str) -> str:
+    """A header value as written: plain when ASCII, an RFC 2047 word otherwise."""
+    return text if text.isascii() else Header(text, "utf-8").encode()
 
 
 async def _relay(client: aiosmtplib.SMTP, queue: Iterator[tuple[int, str, bytes]]) -> None:
