@@ -44,6 +44,8 @@ SENDERS = 4
 
 
 class MinimalPipeline:
+    """The SMTP handler and its three tasks (group-committing writer, worker, sender) on one SQLite file."""
+
     def __init__(self, db_path: Path, relay_port: int) -> None:
         self._db = sqlite3.connect(db_path, isolation_level=None)
         self._db.executescript("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;" + SCHEMA)
@@ -53,10 +55,10 @@ class MinimalPipeline:
         self._work = asyncio.Event()
         self._send = asyncio.Event()
         self._numbers = itertools.count(1)
-        self._tasks: list[asyncio.Task[None]] = []
+        self.tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
-        self._tasks = [asyncio.create_task(t) for t in (self._writer(), self._worker(), self._sender())]
+        self.tasks = [asyncio.create_task(t) for t in (self._writer(), self._worker(), self._sender())]
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         data = envelope.original_content or b""
@@ -100,7 +102,7 @@ class MinimalPipeline:
 
     def _process(self, raw_id: int, data: bytes) -> None:
         mail = message_from_bytes(data, policy=compat32)
-        subject, message_id = str(mail["Subject"] or ""), str(mail["Message-ID"] or "")
+        subject, message_id = " ".join(str(mail["Subject"] or "").split()), str(mail["Message-ID"] or "")
         recipient = parseaddr(str(mail["From"] or ""))[1]
         part = next((p for p in mail.walk() if p.get_content_type() == "text/plain"), None)
         payload = part.get_payload(decode=True) if part is not None else b""
@@ -170,5 +172,9 @@ async def run_minimal(relay_port: int) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         print(f"port {server.sockets[0].getsockname()[1]}", flush=True)
-        await stop.wait()
+        stopped = asyncio.create_task(stop.wait())
+        await asyncio.wait([stopped, *pipeline.tasks], return_when=asyncio.FIRST_COMPLETED)
         server.close()
+        for task in pipeline.tasks:
+            if task.done():  # a task that ends before the stop has failed: exit with its traceback
+                task.result()
