@@ -18,13 +18,14 @@ import secrets
 import signal
 import sqlite3
 import tempfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from email import message_from_bytes
 from email.header import Header
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 from email.utils import formatdate, parseaddr
 from pathlib import Path
+from typing import Any
 
 import aiosmtplib
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -86,19 +87,23 @@ class MinimalPipeline:
             self._work.set()
             await asyncio.sleep(0)  # let the sessions answer before the next commit
 
-    async def _worker(self) -> None:
+    async def _pending(self, wake: asyncio.Event, query: str) -> AsyncIterator[list[Any]]:
+        """Batches of pending rows, oldest first, while there are any; then until `wake` is set again."""
         while True:
-            await self._work.wait()
-            self._work.clear()
-            while rows := self._db.execute(
-                "SELECT id, data FROM raw WHERE state = 'pending' ORDER BY id LIMIT ?", (BATCH,)
-            ).fetchall():
-                self._db.execute("BEGIN")
-                for raw_id, data in rows:
-                    self._process(raw_id, data)
-                self._db.execute("COMMIT")
-                self._send.set()
-                await asyncio.sleep(0)
+            await wake.wait()
+            wake.clear()
+            while rows := self._db.execute(query, (BATCH,)).fetchall():
+                yield rows
+                await asyncio.sleep(0)  # let the sessions and the other task in between batches
+
+    async def _worker(self) -> None:
+        query = "SELECT id, data FROM raw WHERE state = 'pending' ORDER BY id LIMIT ?"
+        async for rows in self._pending(self._work, query):
+            self._db.execute("BEGIN")
+            for raw_id, data in rows:
+                self._process(raw_id, data)
+            self._db.execute("COMMIT")
+            self._send.set()
 
     def _process(self, raw_id: int, data: bytes) -> None:
         mail = message_from_bytes(data, policy=compat32)
@@ -135,20 +140,16 @@ class MinimalPipeline:
         relay = self._relay_port
         clients = [aiosmtplib.SMTP(hostname="127.0.0.1", port=relay, start_tls=False) for _ in range(SENDERS)]
         await asyncio.gather(*(c.connect() for c in clients))
-        while True:
-            await self._send.wait()
-            self._send.clear()
-            while rows := self._db.execute(
-                "SELECT id, recipient, data FROM outbox WHERE state = 'pending' ORDER BY id LIMIT ?", (BATCH,)
-            ).fetchall():
-                self._db.execute("BEGIN")
-                self._db.executemany("UPDATE outbox SET state = 'sending' WHERE id = ?", [(r[0],) for r in rows])
-                self._db.execute("COMMIT")
-                queue = iter(rows)  # one iterator: each connection takes the next row when it is free
-                await asyncio.gather(*(_relay(client, queue) for client in clients))
-                self._db.execute("BEGIN")
-                self._db.executemany("UPDATE outbox SET state = 'sent' WHERE id = ?", [(r[0],) for r in rows])
-                self._db.execute("COMMIT")
+        query = "SELECT id, recipient, data FROM outbox WHERE state = 'pending' ORDER BY id LIMIT ?"
+        async for rows in self._pending(self._send, query):
+            self._db.execute("BEGIN")
+            self._db.executemany("UPDATE outbox SET state = 'sending' WHERE id = ?", [(r[0],) for r in rows])
+            self._db.execute("COMMIT")
+            queue = iter(rows)  # one iterator: each connection takes the next row when it is free
+            await asyncio.gather(*(_relay(client, queue) for client in clients))
+            self._db.execute("BEGIN")
+            self._db.executemany("UPDATE outbox SET state = 'sent' WHERE id = ?", [(r[0],) for r in rows])
+            self._db.execute("COMMIT")
 
 
 def _encoded(text: str) -> str:
