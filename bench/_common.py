@@ -18,6 +18,7 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -271,21 +272,32 @@ class SinkHandler:
         return "250 2.0.0 OK"
 
 
-async def run_server(role: str) -> None:
-    """The body of a server process: listen on a free loopback port, print `port N`, serve until SIGTERM."""
-    handler = SinkHandler() if role == "sink" else BareHandler()
+async def serve_smtp(handler: object, hostname: str, tasks: Sequence[asyncio.Task[None]] = ()) -> None:
+    """The body of a server process: listen on a free loopback port, print `port N`, serve until SIGTERM.
+
+    `tasks` are the server's own background work; one that ends before the stop has failed, and the process ends
+    with its traceback rather than leave the load generator waiting for answers that never come."""
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: SMTP(handler, hostname=role), "127.0.0.1", 0)
+    server = await loop.create_server(lambda: SMTP(handler, hostname=hostname), "127.0.0.1", 0)
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     print(f"port {server.sockets[0].getsockname()[1]}", flush=True)
-    await stop.wait()
+    stopped = asyncio.create_task(stop.wait())
+    await asyncio.wait([stopped, *tasks], return_when=asyncio.FIRST_COMPLETED)
     server.close()
+    for task in tasks:
+        if task.done():
+            task.result()
+
+
+async def run_server(role: str) -> None:
+    await serve_smtp(SinkHandler() if role == "sink" else BareHandler(), role)
 
 
 class ServerProcess:
-    """A bare or sink SMTP server started as `python <script> --server-role ROLE`; the sink's arrivals are collected."""
+    """An SMTP server (bare, sink or the minimal pipeline) started as `python <script> --server-role ROLE [ARGS]`;
+    the sink's arrivals are collected."""
 
     def __init__(self, script: Path, role: str, *args: str) -> None:
         self._script = script

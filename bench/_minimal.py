@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import secrets
-import signal
 import sqlite3
 import tempfile
 from collections.abc import AsyncIterator, Iterator
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import aiosmtplib
+from _common import serve_smtp
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 SCHEMA = """
@@ -163,19 +163,8 @@ async def _relay(client: aiosmtplib.SMTP, queue: Iterator[tuple[int, str, bytes]
 
 
 async def run_minimal(relay_port: int) -> None:
-    """The body of the baseline's process: print `port N`, serve until SIGTERM."""
-    loop = asyncio.get_running_loop()
+    """The body of the baseline's process: print `port N`, serve until SIGTERM (or until a task of it fails)."""
     with tempfile.TemporaryDirectory(prefix="inbox311-minimal-") as tmp:
         pipeline = MinimalPipeline(Path(tmp) / "minimal.db", relay_port)
         pipeline.start()
-        server = await loop.create_server(lambda: SMTP(pipeline, hostname="minimal"), "127.0.0.1", 0)
-        stop = asyncio.Event()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        print(f"port {server.sockets[0].getsockname()[1]}", flush=True)
-        stopped = asyncio.create_task(stop.wait())
-        await asyncio.wait([stopped, *pipeline.tasks], return_when=asyncio.FIRST_COMPLETED)
-        server.close()
-        for task in pipeline.tasks:
-            if task.done():  # a task that ends before the stop has failed: exit with its traceback
-                task.result()
+        await serve_smtp(pipeline, "minimal", pipeline.tasks)

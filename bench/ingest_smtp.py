@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -47,32 +48,37 @@ TARGET_E2E_RATIO = 0.25  # end-to-end throughput as a share of the bare handler'
 TARGET_P99_MS = 1000.0
 
 
-async def wait_for_replies(sink: ServerProcess, service: ServiceProcess, within: float) -> None:
-    """Until the sink has every reply, `within` seconds pass, or the service has nothing left in flight."""
+async def wait_for_replies(
+    sink: ServerProcess, within: float, still_busy: Callable[[], Awaitable[bool]] | None = None
+) -> None:
+    """Until the sink has every reply, `within` seconds pass, or nothing arrives for 5 s while `still_busy` (if
+    the server can tell) says nothing is left in flight."""
     deadline = time.monotonic() + within
     while sink.matched < len(sink.expected) and time.monotonic() < deadline:
         sink.arrived.clear()
         try:
             await asyncio.wait_for(sink.arrived.wait(), 5)
         except TimeoutError:  # nothing for 5 s: is anything still on its way?
-            details = await service.health()
-            raw, outbox = details.get("raw", {}), details.get("outbox", {})
-            busy = (
-                raw.get("pending", 0) + raw.get("processing", 0) + outbox.get("pending", 0) + outbox.get("sending", 0)
-            )
-            if busy == 0:
+            if still_busy is None or not await still_busy():
                 return
 
 
-async def wait_for_sink(sink: ServerProcess, within: float, quiet: float = 10.0) -> None:
-    """Until the sink has every reply, `within` seconds pass, or nothing arrives for `quiet` seconds."""
-    deadline = time.monotonic() + within
-    while sink.matched < len(sink.expected) and time.monotonic() < deadline:
-        sink.arrived.clear()
-        try:
-            await asyncio.wait_for(sink.arrived.wait(), quiet)
-        except TimeoutError:
-            return
+async def service_busy(service: ServiceProcess) -> bool:
+    """Whether the service's /healthz shows raw rows or outbox rows still in flight."""
+    details = await service.health()
+    raw, outbox = details.get("raw", {}), details.get("outbox", {})
+    busy = raw.get("pending", 0) + raw.get("processing", 0) + outbox.get("pending", 0) + outbox.get("sending", 0)
+    return busy > 0
+
+
+def end_to_end(load: LoadResult, sink: ServerProcess) -> dict[str, Any]:
+    """Replies at the sink per second from the first send to the last reply, and each mail's send -> reply."""
+    replied = [(mid, sink.arrivals[mid]) for mid in load.sent if mid in sink.arrivals]
+    latencies = [(arrived - load.sent[mid][0]) * 1000 for mid, arrived in replied]
+    last = max((arrived for _, arrived in replied), default=load.started)
+    p50, p99 = _ms(latencies)
+    rate = round(len(replied) / (last - load.started), 1) if replied else 0.0
+    return {"e2e_msgs_per_s": rate, "e2e_p50_ms": p50, "e2e_p99_ms": p99, "replies": len(replied)}
 
 
 def _ms(values: list[float]) -> tuple[float, float]:
@@ -104,23 +110,18 @@ async def measure_minimal(mails: list[OutgoingMail], args: argparse.Namespace) -
     try:
         cpu, sink_cpu = process_cpu_seconds(server.pid), process_cpu_seconds(sink.pid)
         load = await drive_smtp(server.port, mails, args.connections, rate=args.rate)
-        await wait_for_sink(sink, args.timeout)
+        await wait_for_replies(sink, args.timeout)
         cpu, sink_cpu = process_cpu_seconds(server.pid) - cpu, process_cpu_seconds(sink.pid) - sink_cpu
     finally:
         await server.stop()
         await sink.stop()
-    replied = [(mid, sink.arrivals[mid]) for mid in load.sent if mid in sink.arrivals]
-    latencies = [(arrived - load.sent[mid][0]) * 1000 for mid, arrived in replied]
-    last = max((arrived for _, arrived in replied), default=load.started)
-    e2e50, e2e99 = _ms(latencies)
+    e2e = end_to_end(load, sink)
     return {
         "accepted_msgs_per_s": round(load.rate, 1),
-        "e2e_msgs_per_s": round(len(replied) / (last - load.started), 1) if replied else 0.0,
-        "e2e_p50_ms": e2e50,
-        "e2e_p99_ms": e2e99,
+        **e2e,
         "server_cpu_ms_per_msg": round(cpu * 1000 / len(mails), 3),
         "sink_cpu_ms_per_msg": round(sink_cpu * 1000 / len(mails), 3),
-        "missing_replies": len(mails) - len(replied),
+        "missing_replies": len(mails) - e2e["replies"],
         "errors": len(load.errors),
     }
 
@@ -139,7 +140,7 @@ async def measure_service(
         cpu, sink_cpu = process_cpu_seconds(service.pid), process_cpu_seconds(sink.pid)
         children_cpu = children_cpu_seconds(service.pid)
         load = await drive_smtp(service.smtp_port, mails, args.connections, rate=args.rate)
-        await wait_for_replies(sink, service, args.timeout)
+        await wait_for_replies(sink, args.timeout, lambda: service_busy(service))
         cpu, sink_cpu = process_cpu_seconds(service.pid) - cpu, process_cpu_seconds(sink.pid) - sink_cpu
         children_cpu = children_cpu_seconds(service.pid) - children_cpu
         if profiler:
@@ -159,26 +160,23 @@ def _service_figures(
     health: dict[str, Any],
     exit_code: int,
 ) -> dict[str, Any]:
-    replied = [(mid, sink.arrivals[mid]) for mid in load.sent if mid in sink.arrivals]
-    latencies = [(arrived - load.sent[mid][0]) * 1000 for mid, arrived in replied]
-    last = max((arrived for _, arrived in replied), default=load.started)
     n = len(mails)
     cpu, children_cpu, sink_cpu = cpu_seconds
     p50, p99 = _ms(load.transaction_ms())
-    e2e50, e2e99 = _ms(latencies)
+    e2e = end_to_end(load, sink)
     return {
         "accepted_msgs_per_s": round(load.rate, 1),
         "smtp_p50_ms": p50,
         "smtp_p99_ms": p99,
-        "e2e_msgs_per_s": round(len(replied) / (last - load.started), 1) if replied else 0.0,
-        "e2e_p50_ms": e2e50,
-        "e2e_p99_ms": e2e99,
+        "e2e_msgs_per_s": e2e["e2e_msgs_per_s"],
+        "e2e_p50_ms": e2e["e2e_p50_ms"],
+        "e2e_p99_ms": e2e["e2e_p99_ms"],
         "service_cpu_ms_per_msg": round(cpu * 1000 / n, 3),
         "parse_processes_cpu_ms_per_msg": round(children_cpu * 1000 / n, 3),
         "sink_cpu_ms_per_msg": round(sink_cpu * 1000 / n, 3),
         "client_cpu_ms_per_msg": round(load.client_cpu * 1000 / n, 3),
-        "replies": len(replied),
-        "missing_replies": n - len(replied),
+        "replies": e2e["replies"],
+        "missing_replies": n - e2e["replies"],
         "errors": len(load.errors),
         "first_errors": load.errors[:3],
         "raw_states": health.get("raw", {}),
