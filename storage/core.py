@@ -15,11 +15,12 @@ from sqlalchemy import Executable, Result
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from storage.events import reads_events, write_kept_events
+from storage.sqlite_direct import DirectResult, is_prepared, run_direct
 
 
 async def execute_core(
     session: AsyncSession, statement: Executable, params: Any = None, *, reads_kept_events: bool = False
-) -> Result[Any]:
+) -> Result[Any] | DirectResult:
     """Run `statement` in the session's transaction. `reads_kept_events`: the caller looks at the events kept in
     memory itself (`kept_events`), so they need not be written before this statement reads the event table."""
     if session.new or session.dirty or session.deleted:
@@ -29,4 +30,8 @@ async def execute_core(
     connection = await session.connection()
     if isinstance(connection, AsyncConnection):  # PostgreSQL
         return await connection.execute(statement, params)
+    if is_prepared(statement):  # SQLite, a statement built once: on the cursor (storage/sqlite_direct.py)
+        direct = run_direct(connection.connection.driver_connection, statement, params, connection.dialect)
+        if direct is not None:
+            return direct
     return connection.execute(statement, params)  # SQLite: storage/sqlite_session.py runs it at once

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, Executable, Table, event, insert
+from sqlalchemy import Engine, Executable, Table, event, insert, inspect
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from storage.core import execute_core
 from storage.sqlite_checkpoint import WRITE_ESTIMATE, WalCheckpointer
+from storage.sqlite_direct import prepared
 from storage.sqlite_session import InlineSession, create_inline_engine, inline_session_factory
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -33,14 +34,48 @@ def conflict_insert(dialect: str) -> Callable[..., Any]:
 
 
 async def insert_returning(session: AsyncSession, model: type[M], values: dict[str, Any]) -> M:
-    """Insert one row and return it as a persistent object of the session: an ORM INSERT .. RETURNING, which costs
-    half of building the object and flushing it (on the pipeline's path, per message)."""
-    return (await session.scalars(insert(model).returning(model), [values])).one()
+    """Insert one row and return it as a persistent object of the session.
+
+    A Core INSERT .. RETURNING of every column (on SQLite's cursor directly: storage/sqlite_direct.py), whose row
+    becomes an object as the ORM makes one of a row it loads: the ORM's own INSERT .. RETURNING of the entity costs
+    several times as much, and this runs for every ticket and reply on the pipeline's path."""
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    row = (await execute_core(session, _insert_returning_all(table), values)).one()
+    return as_loaded(session, model, row)
+
+
+@functools.cache
+def _insert_returning_all(table: Table) -> Executable:
+    return prepared(insert(table).returning(*table.c))
+
+
+@functools.cache
+def _layout(model: type[Any]) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    """The mapped attribute of each of the table's columns in the table's order, and where its key columns are."""
+    mapper = inspect(model)
+    by_column = {prop.columns[0]: prop.key for prop in mapper.column_attrs}
+    columns = list(model.__table__.c)
+    return tuple(by_column[c] for c in columns), tuple(columns.index(c) for c in mapper.primary_key)
+
+
+def as_loaded(session: AsyncSession, model: type[M], row: Sequence[Any]) -> M:
+    """The object of `model` for a row of all its table's columns (in the table's order), persistent in `session`
+    as if the ORM had loaded it: the one the session holds already for that primary key, else a new one."""
+    mapper = inspect(model)
+    names, key_at = _layout(model)
+    held = session.sync_session.identity_map.get(mapper.identity_key_from_primary_key([row[i] for i in key_at]))
+    if held is not None:
+        return held  # type: ignore[no-any-return]
+    instance = mapper.class_manager.new_instance()  # no __init__, as for a loaded row
+    instance.__dict__.update(zip(names, row, strict=True))
+    make_transient_to_detached(instance)  # its identity from the primary key; every column is loaded
+    session.sync_session.add(instance)
+    return instance  # type: ignore[no-any-return]
 
 
 @functools.cache
 def _insert_with_id(table: Table) -> Executable:
-    return insert(table).returning(table.c.id)
+    return prepared(insert(table).returning(table.c.id))
 
 
 async def insert_row_id(session: AsyncSession, model: type[Any], values: dict[str, Any]) -> int:
@@ -124,6 +159,7 @@ class _HoldingSession(Session):
 
 @event.listens_for(_HoldingSession, "loaded_as_persistent")
 @event.listens_for(_HoldingSession, "pending_to_persistent")
+@event.listens_for(_HoldingSession, "detached_to_persistent")  # an inserted row attached by `insert_returning`
 def _hold(session: Session, instance: object) -> None:
     session.info.setdefault("held", []).append(instance)
 

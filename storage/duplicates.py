@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.core import execute_core
 from storage.models import Contact, Event, Ticket, TicketStatus
+from storage.sqlite_direct import prepared
 
 QUESTION_ASKED = "question-asked"
 QUESTION_ANSWERED = "question-answered"
@@ -49,7 +50,7 @@ def _candidates_query(by_point: bool, by_key: bool) -> Select[Any]:
         )
     if by_key:
         same_place.append(Ticket.address_key == bindparam("address_key"))
-    return query.where(or_(*same_place)) if same_place else query
+    return prepared(query.where(or_(*same_place)) if same_place else query)
 
 
 async def list_open_tickets_of_category(

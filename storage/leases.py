@@ -2,6 +2,8 @@
 
 The raw inbox and the outbox are both such queues. A row whose holder died is claimable again once its lease runs
 out; on PostgreSQL `FOR UPDATE SKIP LOCKED` lets several instances claim side by side without waiting on each other.
+On SQLite, where this process is the only writer while it claims, one `UPDATE .. WHERE id IN (the oldest claimable)
+RETURNING` row of every column does it, built once per queue and run on the cursor (storage/sqlite_direct.py).
 """
 
 from __future__ import annotations
@@ -9,10 +11,39 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import ColumnElement, Executable, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.core import execute_core
+from storage.db import as_loaded
+from storage.sqlite_direct import prepared
+
 Row = TypeVar("Row")
+
+# id(claimable) -> (claimable, its SQLite claim): the condition is built once per queue (a constant), so its id
+# stays its own while it is held here.
+_SQLITE_CLAIMS: dict[int, tuple[ColumnElement[bool], Executable]] = {}
+
+
+def _sqlite_claim(model: Any, claimable: ColumnElement[bool]) -> Executable:
+    known = _SQLITE_CLAIMS.get(id(claimable))
+    if known is not None and known[0] is claimable:
+        return known[1]
+    table = model.__table__
+    oldest = select(table.c.id).where(claimable).order_by(table.c.id).limit(bindparam("limit")).scalar_subquery()
+    statement = prepared(
+        update(table)
+        .where(table.c.id.in_(oldest))
+        .values(
+            state=bindparam("held_state"),
+            lease_owner=bindparam("owner"),
+            lease_until=bindparam("lease_until"),
+            attempts=table.c.attempts + 1,
+        )
+        .returning(*table.c)
+    )
+    _SQLITE_CLAIMS[id(claimable)] = (claimable, statement)
+    return statement
 
 
 async def claim_rows(
@@ -20,17 +51,22 @@ async def claim_rows(
     session: AsyncSession,
     model: type[Row],
     claimable: ColumnElement[bool],
+    params: dict[str, Any],
     held_state: str,
     owner: str,
     limit: int,
     lease_until: datetime,
 ) -> list[Row]:
-    """Lease up to `limit` rows of `model` matching `claimable` to `owner`: state `held_state`, attempts + 1."""
+    """Lease up to `limit` rows of `model` matching `claimable` (a condition built once, its values bound from
+    `params`) to `owner`: state `held_state`, attempts + 1. The rows come back oldest first."""
     table: Any = model  # the queue models share id, state, lease_owner, lease_until and attempts
-    pick = select(table.id).where(claimable).order_by(table.id).limit(limit)
-    if session.bind.dialect.name == "postgresql":
-        pick = pick.with_for_update(skip_locked=True)
-    ids = list((await session.execute(pick)).scalars())
+    if session.bind.dialect.name == "sqlite":
+        claim = _sqlite_claim(table, claimable)
+        values = {**params, "limit": limit, "held_state": held_state, "owner": owner, "lease_until": lease_until}
+        claimed = (await execute_core(session, claim, values)).all()
+        return sorted((as_loaded(session, model, row) for row in claimed), key=lambda r: r.id)  # type: ignore[attr-defined]
+    pick = select(table.id).where(claimable).order_by(table.id).limit(limit).with_for_update(skip_locked=True)
+    ids = list((await session.execute(pick, params)).scalars())
     if not ids:
         return []
     await session.execute(

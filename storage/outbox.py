@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import ColumnElement, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import insert_returning, insert_row_id
@@ -69,14 +70,20 @@ async def claim_due_outbox(
 ) -> list[Outbox]:
     """Lease due rows (pending and due, or sending with an expired lease), oldest first."""
     now = now or utcnow()
-    due = or_(
-        (Outbox.state == OutboxState.PENDING) & (Outbox.next_attempt_at <= now),
-        (Outbox.state == OutboxState.SENDING) & (Outbox.lease_until < now),
-    )
     return await claim_rows(
-        session=session, model=Outbox, claimable=due & Outbox.channel.in_(channels), held_state=OutboxState.SENDING,
-        owner=owner, limit=limit, lease_until=now + lease,
+        session=session, model=Outbox, claimable=_due(tuple(channels)), params={"now": now},
+        held_state=OutboxState.SENDING, owner=owner, limit=limit, lease_until=now + lease,
     )  # fmt: skip
+
+
+@functools.cache
+def _due(channels: tuple[str, ...]) -> ColumnElement[bool]:
+    """Due rows of these channels, built once per sender (storage/leases.py)."""
+    due = or_(
+        (Outbox.state == OutboxState.PENDING) & (Outbox.next_attempt_at <= bindparam("now")),
+        (Outbox.state == OutboxState.SENDING) & (Outbox.lease_until < bindparam("now")),
+    )
+    return due & Outbox.channel.in_(channels)
 
 
 _row = Outbox.__table__.c

@@ -13,6 +13,7 @@ from storage.core import execute_core
 from storage.db import DIALECTS, conflict_insert
 from storage.leases import claim_rows
 from storage.models import RawInbound, RawState, utcnow
+from storage.sqlite_direct import prepared
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,18 +100,20 @@ async def claim_pending(
 ) -> list[RawInbound]:
     """Lease up to `limit` rows that are pending, or whose lease ran out (their worker died), oldest first."""
     now = now or utcnow()
-    claimable = or_(
-        RawInbound.state == RawState.PENDING,
-        (RawInbound.state == RawState.PROCESSING) & (RawInbound.lease_until < now),
-    )
     return await claim_rows(
-        session=session, model=RawInbound, claimable=claimable, held_state=RawState.PROCESSING, owner=owner,
-        limit=limit, lease_until=now + lease,
+        session=session, model=RawInbound, claimable=_CLAIMABLE, params={"now": now}, held_state=RawState.PROCESSING,
+        owner=owner, limit=limit, lease_until=now + lease,
     )  # fmt: skip
 
 
+_CLAIMABLE = or_(  # built once (storage/leases.py)
+    RawInbound.state == RawState.PENDING,
+    (RawInbound.state == RawState.PROCESSING) & (RawInbound.lease_until < bindparam("now")),
+)
+
+
 _raw = RawInbound.__table__.c
-_SETTLE = (
+_SETTLE = prepared(
     update(RawInbound.__table__)
     .where(_raw.id == bindparam("raw_id"), _raw.lease_owner == bindparam("owner"), _raw.state == RawState.PROCESSING)
     .values(

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.core import execute_core
 from storage.db import DIALECTS, conflict_insert
 from storage.models import Contact, Outbox, OutboxState, ReplyBudget, utcnow
+from storage.sqlite_direct import prepared
 
 EVERYONE = "*"  # the budget row that counts all automatic replies together
 
@@ -26,7 +27,7 @@ def _count_statement(dialect: str) -> Executable:
     )
 
 
-_COUNT_REPLY = {name: _count_statement(name) for name in DIALECTS}
+_COUNT_REPLY = {name: prepared(_count_statement(name)) for name in DIALECTS}
 
 
 async def _count_reply(session: AsyncSession, address: str, window: datetime) -> int:

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.core import execute_core
 from storage.events import kept_events
 from storage.models import Contact, Event, Message, Outbox, OutboxState, Ticket, TicketStatus, utcnow
+from storage.sqlite_direct import prepared
 from storage.tickets import add_event, get_or_create_contact
 
 # Twilio status callback values -> our outbox states; "queued", "sending", "sent" change nothing we track.
@@ -119,7 +120,7 @@ async def subscribe_to_ticket(
         )
 
 
-_SUBSCRIBED = (  # built once: asked for every report linked as a duplicate
+_SUBSCRIBED = prepared(  # built once: asked for every report linked as a duplicate
     select(Event.id)
     .where(Event.ticket_id == bindparam("ticket_id"), Event.action == "subscribed", Event.actor == bindparam("actor"))
     .limit(1)

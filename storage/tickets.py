@@ -14,9 +14,10 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from storage.core import execute_core
-from storage.db import DIALECTS, conflict_insert, insert_returning, insert_row_id
+from storage.db import DIALECTS, as_loaded, conflict_insert, insert_returning, insert_row_id
 from storage.events import add_event as add_event  # where callers have always found it
 from storage.models import Contact, Event, Message, Outbox, Ticket, TrackingCounter, utcnow
+from storage.sqlite_direct import prepared
 
 
 def new_token(nbytes: int = 16) -> str:
@@ -35,8 +36,10 @@ def _new_contact_statement(dialect: str) -> Executable:
 
 
 # Built once: every message looks its sender up, and building the statements cost more than running them.
-_NEW_CONTACT = {name: _new_contact_statement(name) for name in DIALECTS}
-_CONTACT_BY_ADDRESS = select(Contact).where(Contact.kind == bindparam("kind"), Contact.address == bindparam("address"))
+_NEW_CONTACT = {name: prepared(_new_contact_statement(name)) for name in DIALECTS}
+_CONTACT_BY_ADDRESS = prepared(
+    select(*Contact.__table__.c).where(Contact.kind == bindparam("kind"), Contact.address == bindparam("address"))
+)
 
 
 async def get_or_create_contact(
@@ -50,8 +53,8 @@ async def get_or_create_contact(
         {"kind": kind, "address": address, "name": name, "language": language, "opted_out": False, "bounced": False,
          "created_at": now, "updated_at": now},
     )  # fmt: skip
-    found = await session.execute(_CONTACT_BY_ADDRESS, {"kind": kind, "address": address})
-    contact = found.scalar_one()
+    found = await execute_core(session, _CONTACT_BY_ADDRESS, {"kind": kind, "address": address})
+    contact = as_loaded(session, Contact, found.one())
     if name and not contact.name:
         contact.name = name
     if language and not contact.language:
@@ -74,7 +77,7 @@ def _next_number_statement(dialect: str) -> Executable:
     )
 
 
-_NEXT_NUMBER = {name: _next_number_statement(name) for name in DIALECTS}  # built once: hot path
+_NEXT_NUMBER = {name: prepared(_next_number_statement(name)) for name in DIALECTS}  # built once: hot path
 
 
 async def next_tracking_number(*, session: AsyncSession, prefix: str, year: int) -> str:
@@ -146,7 +149,7 @@ def _touch_statement(fields: tuple[str, ...]) -> Executable:
     """The update of these columns (and the activity times), built once per set of columns."""
     table = Ticket.__table__
     values = {name: bindparam(f"new_{name}") for name in ("updated_at", "last_activity_at", *fields)}
-    return update(table).where(table.c.id == bindparam("ticket_id")).values(values)
+    return prepared(update(table).where(table.c.id == bindparam("ticket_id")).values(values))
 
 
 async def touch_ticket(*, session: AsyncSession, ticket_id: int, **fields: Any) -> None:

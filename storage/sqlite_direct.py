@@ -1,0 +1,189 @@
+"""Statements built once, run on SQLite's cursor directly: compiled once, converted by SQLAlchemy's own types.
+
+Through `Connection.execute`, a statement that SQLite answers in a few microseconds costs 20 to 70 us of SQLAlchemy's
+execution machinery (cache key, execution context, parameter and result processing), and the pipeline runs a dozen
+such statements a message. A statement marked with `prepared` is compiled once per set of parameter names into its
+SQL text, each parameter's bind conversion and each result column's conversion (the very functions the engine would
+apply), and then costs the cursor's call and those conversions. It runs on the connection of the session's
+transaction, so it commits or rolls back with everything else.
+
+Only plain statements take this path: one whose compiled form needs the execution context (an UPDATE's Python-side
+defaults, a default that reads the context, a list bound by the caller to an IN) goes through the engine as before
+(`plan_of` returns None for it).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import namedtuple
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, TypeVar
+
+from sqlalchemy import Executable
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import MultipleResultsFound, NoResultFound
+from sqlalchemy.sql.compiler import SQLCompiler
+
+S = TypeVar("S", bound=Executable)
+Convert = Callable[[Any], Any] | None
+
+_PREPARED: dict[int, Executable] = {}  # id -> the statement itself, so that the id stays its own
+
+
+def prepared(statement: S) -> S:
+    """Mark a statement that is built once (a module constant, or cached per shape) for the direct path on SQLite."""
+    _PREPARED[id(statement)] = statement
+    return statement
+
+
+def is_prepared(statement: Executable) -> bool:
+    return _PREPARED.get(id(statement)) is statement
+
+
+GIVEN, FIXED, DEFAULT = 0, 1, 2  # where a parameter's value comes from: the caller, the statement, a column default
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A statement as SQLite runs it: the SQL, where each positional parameter's value comes from, the conversions."""
+
+    sql: str
+    sources: tuple[tuple[int, Any, Convert], ...]  # per "?": (GIVEN, name, bind conversion), (FIXED, value, None)
+    # or (DEFAULT, the column's default function, bind conversion)
+    results: tuple[Convert, ...]  # the result conversion of each column returned
+    row: type[tuple[Any, ...]] | None  # a named tuple of the result columns (Row-like: by index and by name)
+
+
+def plan_of(statement: Executable, params: Mapping[str, Any], dialect: Dialect) -> Plan | None:
+    """Compile `statement` for calls with these parameter names; None when it must go through the engine."""
+    compiled = statement.compile(dialect=dialect, column_keys=sorted(params))
+    assert isinstance(compiled, SQLCompiler)
+    if compiled.update_prefetch or any(bind.key in params for bind in compiled.post_compile_params):
+        return None  # an UPDATE's Python-side defaults, or a caller's IN list (its length varies): the engine's
+    if any(bind.callable is not None for bind in compiled.binds.values()):
+        return None
+    defaults = _column_defaults(compiled)
+    if defaults is None:
+        return None
+    try:
+        expanded = compiled.construct_expanded_state(dict(params))  # constant IN lists become plain "?"s
+    except Exception:  # a required value missing: the engine raises the error the caller expects
+        return None
+    processors = {**compiled._bind_processors, **expanded.processors}  # the second: those of expanded IN lists
+    sources: list[tuple[int, Any, Convert]] = []
+    for name in expanded.positiontup or ():
+        convert = processors.get(name)
+        if name in params:
+            sources.append((GIVEN, name, convert))
+        elif name in defaults:
+            default = defaults[name]
+            if callable(default):
+                sources.append((DEFAULT, default, convert))
+            else:
+                sources.append((FIXED, convert(default) if convert else default, None))
+        else:
+            value = expanded.parameters[name]
+            sources.append((FIXED, convert(value) if convert else value, None))
+    columns = compiled._result_columns  # (key, name, objects, type) of each column returned
+    results = tuple(column[3]._cached_result_processor(dialect, None) for column in columns)
+    row = namedtuple("Row", [column[0] for column in columns], rename=True) if columns else None  # type: ignore[misc]
+    return Plan(expanded.statement, tuple(sources), results, row)
+
+
+def _column_defaults(compiled: SQLCompiler) -> dict[str, Any] | None:
+    """The INSERT's Python-side column defaults by parameter name: a value, or a function of no arguments (the
+    engine calls it with its execution context, which a default of ours never reads); None for other kinds."""
+    defaults: dict[str, Any] = {}
+    for column in compiled.insert_prefetch:
+        default = column.default
+        if default is None or not (default.is_scalar or default.is_callable):
+            return None
+        if default.is_scalar:
+            defaults[column.key] = default.arg
+            continue
+        function = default.arg
+        try:
+            function(None)
+        except Exception:  # it wants the execution context after all
+            return None
+        defaults[column.key] = partial(function, None)
+    return defaults
+
+
+class DirectResult:
+    """What callers of `execute_core` read of a result: its rows (named tuples) and how many rows it changed."""
+
+    __slots__ = ("_rows", "rowcount")
+
+    def __init__(self, rows: list[Any], rowcount: int) -> None:
+        self._rows = rows
+        self.rowcount = rowcount
+
+    def all(self) -> list[Any]:
+        return self._rows
+
+    def first(self) -> Any:
+        return self._rows[0] if self._rows else None
+
+    def one(self) -> Any:
+        if not self._rows:
+            raise NoResultFound("No row was found when one was required")
+        if len(self._rows) > 1:
+            raise MultipleResultsFound("Multiple rows were found when exactly one was required")
+        return self._rows[0]
+
+    def one_or_none(self) -> Any:
+        return self.one() if self._rows else None
+
+    def scalar_one(self) -> Any:
+        return self.one()[0]
+
+    def scalar_one_or_none(self) -> Any:
+        row = self.one_or_none()
+        return None if row is None else row[0]
+
+    def scalar(self) -> Any:
+        return self._rows[0][0] if self._rows else None
+
+
+_plans: dict[tuple[int, tuple[str, ...]], Plan | None] = {}
+
+
+def run_direct(
+    connection: sqlite3.Connection, statement: Executable, params: Any, dialect: Dialect
+) -> DirectResult | None:
+    """Run a prepared statement with `params` (a mapping, or a list of them for many rows) on `connection`;
+    None when its plan says it must go through the engine."""
+    many = isinstance(params, Sequence) and not isinstance(params, (str, bytes))
+    first = params[0] if many else (params or {})
+    key = (id(statement), tuple(sorted(first)))
+    plan = _plans.get(key, _plans)
+    if plan is _plans:
+        plan = _plans[key] = plan_of(statement, first, dialect)
+    if plan is None:
+        return None
+    assert isinstance(plan, Plan)
+    if many and plan.row is not None:  # the driver cannot return rows from executemany
+        return None
+    if many:
+        cursor = connection.executemany(plan.sql, [_values(plan, p) for p in params])
+        return DirectResult([], cursor.rowcount)
+    cursor = connection.execute(plan.sql, _values(plan, first))
+    if plan.row is None:
+        return DirectResult([], cursor.rowcount)
+    make, results = plan.row._make, plan.results  # type: ignore[attr-defined]
+    rows = [make([f(v) if f else v for f, v in zip(results, raw, strict=True)]) for raw in cursor.fetchall()]
+    return DirectResult(rows, cursor.rowcount)
+
+
+def _values(plan: Plan, params: Mapping[str, Any]) -> tuple[Any, ...]:
+    return tuple(
+        what if kind == FIXED else _convert(convert, params[what] if kind == GIVEN else what())
+        for kind, what, convert in plan.sources
+    )
+
+
+def _convert(convert: Convert, value: Any) -> Any:
+    return convert(value) if convert else value

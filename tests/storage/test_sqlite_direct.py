@@ -1,0 +1,156 @@
+"""Prepared statements on SQLite's cursor give what the engine gives: the same rows, values, defaults and counts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import Executable, bindparam, insert, select
+from sqlalchemy.exc import MultipleResultsFound, NoResultFound
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.core import execute_core
+from storage.db import Database, _insert_with_id
+from storage.duplicates import _candidates_query
+from storage.models import Contact, Message, Outbox, RawInbound, RawState, Ticket, TicketStatus
+from storage.raw import NewRaw, claim_pending, settle_done, store_raw_batch
+from storage.replies import _COUNT_REPLY
+from storage.sqlite_direct import DirectResult, is_prepared, plan_of, prepared, run_direct
+from storage.tickets import _NEXT_NUMBER, _touch_statement, create_ticket
+
+
+async def _both(session: AsyncSession, statement: Executable, params: Any) -> tuple[Any, DirectResult]:
+    """The statement through the engine, then on the cursor, in the same transaction."""
+    connection = await session.connection()
+    engine = connection.execute(statement, params)  # type: ignore[union-attr]
+    rows = engine.all() if engine.returns_rows else []
+    direct = run_direct(connection.connection.driver_connection, statement, params, connection.dialect)
+    assert direct is not None, "a prepared statement of the pipeline must take the direct path"
+    return (rows, engine.rowcount), direct
+
+
+async def test_every_pipeline_statement_is_prepared() -> None:
+    statements = [
+        _NEXT_NUMBER["sqlite"],
+        _COUNT_REPLY["sqlite"],
+        _touch_statement(("status",)),
+        _insert_with_id(Message.__table__),
+        _candidates_query(True, True),
+    ]
+    assert all(is_prepared(s) for s in statements)
+    assert not is_prepared(select(Contact.id))  # a statement built per call keeps the engine's path
+
+
+async def test_upserts_return_what_the_engine_returns(sqlite_db: Database) -> None:
+    async with sqlite_db.write() as session:
+        (rows, _), direct = await _both(session, _NEXT_NUMBER["sqlite"], {"prefix": "SR", "year": 2026})
+        assert [tuple(r) for r in rows] == [(1,)] and direct.scalar_one() == 2  # the counter went on
+        window = datetime(2026, 12, 3, 10, tzinfo=UTC)
+        (rows, _), direct = await _both(session, _COUNT_REPLY["sqlite"], {"address": "a@example.org", "window": window})
+        assert rows[0][0] == 1 and direct.scalar_one() == 2
+
+
+async def test_an_insert_gets_the_column_defaults_the_engine_would_fill_in(sqlite_db: Database) -> None:
+    async with sqlite_db.write() as session:
+        ticket = await create_ticket(session=session, prefix="SR", status="new", channel="email", summary="x")
+        values = {"ticket_id": ticket.id, "direction": "in", "channel": "email", "body": "pothole"}
+        (rows, _), direct = await _both(session, _insert_with_id(Message.__table__), values)
+        before = datetime.now(UTC)
+        found = await session.execute(select(Message).where(Message.id.in_([rows[0][0], direct.scalar_one()])))
+        by_engine, by_cursor = found.scalars().all()
+    for column in ("subject", "body", "kind", "flagged", "direction"):  # scalar defaults and the given values
+        assert getattr(by_cursor, column) == getattr(by_engine, column)
+    assert by_cursor.kind == "message" and by_cursor.subject == ""
+    assert by_cursor.created_at.tzinfo is not None  # the callable default, stored as the engine stores it
+    assert abs(by_cursor.created_at - before) < timedelta(seconds=5)
+
+
+async def test_a_json_column_is_converted_both_ways(sqlite_db: Database) -> None:
+    payload = {"subject": "Re: pothole", "lines": ["á", 2]}
+    async with sqlite_db.write() as session:
+        values = {"channel": "email", "recipient": "a@example.org", "payload": payload}
+        await _both(session, _insert_with_id(Outbox.__table__), values)
+        stored = (await session.execute(select(Outbox.payload))).scalars().all()
+    assert stored == [payload, payload]
+
+
+async def test_a_select_gives_named_rows_with_converted_values(sqlite_db: Database) -> None:
+    async with sqlite_db.write() as session:
+        ticket = await create_ticket(
+            session=session, prefix="SR", status=TicketStatus.NEW, channel="email", summary="Pothole on Elm",
+            category="pothole", lat=40.0, lon=-75.0, address_key="elm st",
+        )  # fmt: skip
+        params = {
+            "category": "pothole", "since": ticket.created_at - timedelta(days=1), "limit": 10, "exclude_id": 0,
+            "lat_lo": 39.9, "lat_hi": 40.1, "lon_lo": -75.1, "lon_hi": -74.9, "address_key": "nowhere",
+        }  # fmt: skip
+        (rows, _), direct = await _both(session, _candidates_query(True, True), params)
+    assert [tuple(r) for r in rows] == [tuple(r) for r in direct.all()]
+    (row,) = direct.all()
+    assert row.id == ticket.id and row.summary == "Pothole on Elm" and row.created_at == rows[0].created_at
+    assert row.created_at.tzinfo is not None  # the UTC type's conversion, not SQLite's text
+
+
+async def test_an_update_counts_its_rows_and_rolls_back_with_the_transaction(sqlite_db: Database) -> None:
+    async with sqlite_db.write() as session:
+        ticket = await create_ticket(session=session, prefix="SR", status="new", channel="email", summary="x")
+        ticket_id = ticket.id
+    with pytest.raises(RuntimeError):
+        async with sqlite_db.write() as session:
+            now = datetime.now(UTC)
+            params = {
+                "ticket_id": ticket_id,
+                "new_updated_at": now,
+                "new_last_activity_at": now,
+                "new_status": "closed",
+            }
+            updated = await execute_core(session, _touch_statement(("status",)), params)
+            assert isinstance(updated, DirectResult) and updated.rowcount == 1
+            missing = await execute_core(session, _touch_statement(("status",)), {**params, "ticket_id": -1})
+            assert missing.rowcount == 0
+            raise RuntimeError("roll back")
+    async with sqlite_db.read() as session:
+        assert (await session.get(Ticket, ticket_id)).status == "new"  # type: ignore[union-attr]
+
+
+async def test_many_rows_at_once_count_every_row(sqlite_db: Database) -> None:
+    items = [NewRaw(channel="email", source="smtp", idempotency_key=f"k{i}", raw=b"x") for i in range(3)]
+    async with sqlite_db.write() as session:
+        await store_raw_batch(session=session, items=items)
+    async with sqlite_db.write() as session:
+        rows = await claim_pending(session=session, owner="me", limit=10, lease=timedelta(minutes=1))
+        assert await settle_done(session=session, owner="me", done=[(r.id, None) for r in rows])  # type: ignore[misc]
+    async with sqlite_db.write() as session:  # settled already: no row is "processing" by "me" any more
+        assert not await settle_done(session=session, owner="me", done=[(rows[0].id, None)])  # type: ignore[misc]
+    async with sqlite_db.read() as session:
+        states = (await session.execute(select(RawInbound.state).order_by(RawInbound.id))).scalars().all()
+    assert states == [RawState.DONE] * 3
+
+
+def test_what_needs_the_engine_is_left_to_it() -> None:
+    from sqlalchemy.dialects import sqlite
+
+    dialect = sqlite.dialect()
+    by_list = select(Contact.id).where(Contact.address.in_(bindparam("addresses", expanding=True)))
+    assert plan_of(by_list, {"addresses": ["a", "b"]}, dialect) is None  # the list's length varies per call
+    constant_list = select(Contact.id).where(Contact.kind.in_(("email", "phone")), Contact.address == bindparam("a"))
+    plan = plan_of(constant_list, {"a": "x"}, dialect)
+    assert plan is not None and plan.sql.count("?") == 3
+    assert plan_of(select(Contact.id).where(Contact.address == bindparam("a")), {}, dialect) is None  # missing
+
+
+async def test_a_required_value_missing_raises_the_engines_error(sqlite_db: Database) -> None:
+    statement = prepared(insert(Contact.__table__).values(kind=bindparam("kind"), address=bindparam("address")))
+    async with sqlite_db.write() as session:
+        with pytest.raises(Exception, match="address"):
+            await execute_core(session, statement, {"kind": "email"})
+
+
+def test_a_result_is_read_as_the_engines_is() -> None:
+    assert DirectResult([(1,)], 1).scalar_one() == 1
+    assert DirectResult([], 0).scalar_one_or_none() is None and DirectResult([], 0).first() is None
+    with pytest.raises(NoResultFound):
+        DirectResult([], 0).one()
+    with pytest.raises(MultipleResultsFound):
+        DirectResult([(1,), (2,)], 2).scalar_one()
