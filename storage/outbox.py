@@ -9,9 +9,11 @@ from typing import Any
 from sqlalchemy import ColumnElement, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.core import execute_core
 from storage.db import insert_returning, insert_row_id
 from storage.leases import claim_rows
 from storage.models import Outbox, OutboxState, utcnow
+from storage.sqlite_direct import prepared
 
 
 async def enqueue_outbox(
@@ -88,7 +90,7 @@ def _due(channels: tuple[str, ...]) -> ColumnElement[bool]:
 
 _row = Outbox.__table__.c
 # Core on the table, not the ORM (the sender's session holds no outbox objects to keep in step), and built once.
-_MARK_SENT = (
+_MARK_SENT = prepared(
     update(Outbox.__table__)
     .where(_row.id == bindparam("outbox_id"), _row.lease_owner == bindparam("owner"))
     .values(
@@ -111,7 +113,7 @@ async def mark_outbox_sent(
     state: str = OutboxState.SENT,
 ) -> bool:
     params = {"outbox_id": outbox_id, "owner": owner, "new_state": state, "provider": provider_id, "now": utcnow()}
-    result = await session.execute(_MARK_SENT, params)
+    result = await execute_core(session, _MARK_SENT, params)
     return result.rowcount == 1
 
 
