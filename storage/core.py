@@ -4,7 +4,8 @@
 result processing for objects), which for a SELECT of columns costs more than the query itself. `execute_core` runs a
 statement of tables and columns (not whole objects) on the connection of the session's transaction and does first
 what `session.execute` would have done first: it flushes pending changes to objects, and writes the kept audit events
-when the statement may read them (storage/events.py).
+when the statement may read them (storage/events.py). On SQLite, a statement marked `prepared` (built once) then
+runs on the cursor directly (storage/sqlite_direct.py); everything else goes through the engine.
 """
 
 from __future__ import annotations
