@@ -17,7 +17,7 @@ from storage.models import Contact, Message, Outbox, RawInbound, RawState, Ticke
 from storage.raw import NewRaw, claim_pending, settle_done, store_raw_batch
 from storage.replies import _COUNT_REPLY
 from storage.sqlite_direct import DirectResult, is_prepared, plan_of, prepared, run_direct
-from storage.tickets import _NEXT_NUMBER, _touch_statement, create_ticket
+from storage.tickets import _NEXT_NUMBER, _touch_statement, create_ticket, get_or_create_contact
 
 
 async def _both(session: AsyncSession, statement: Executable, params: Any) -> tuple[Any, DirectResult]:
@@ -154,3 +154,17 @@ def test_a_result_is_read_as_the_engines_is() -> None:
         DirectResult([], 0).one()
     with pytest.raises(MultipleResultsFound):
         DirectResult([(1,), (2,)], 2).scalar_one()
+
+
+async def test_a_row_read_again_is_the_object_the_session_holds(db: Database) -> None:
+    """On both databases: the contact looked up twice in one transaction is one object, its change kept."""
+    async with db.write() as session:
+        first = await get_or_create_contact(session=session, kind="email", address="ana@example.org")
+        first.bounced = True  # pending: flushed before the second lookup reads the row
+        again = await get_or_create_contact(session=session, kind="email", address="ana@example.org")
+        assert again is first and again.bounced
+        ticket = await create_ticket(session=session, prefix="SR", status="new", channel="email", summary="x")
+        assert await session.get(Ticket, ticket.id) is ticket  # the inserted row's object, not a second one
+    async with db.read() as session:
+        stored = await session.get(Contact, first.id)
+        assert stored is not None and stored.bounced
