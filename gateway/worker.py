@@ -148,18 +148,20 @@ class PipelineWorker:
             rows = await claim_pending(session=session, owner=self.owner, limit=self._settings.batch_size, lease=lease)
         return len(rows), await self._prepare_rows(rows)
 
-    async def drain(self, *, within: float = 30.0) -> int:
-        """Process until nothing is pending or in another task's hands (tests, `inbox311 ingest`)."""
-        total = 0
+    async def drain(self, *, within: float = 30.0) -> None:
+        """Process until nothing is pending or in another task's hands (tests, `inbox311 ingest`).
+
+        While the worker's own loop runs, this waits for it rather than claiming beside it: two claimers in one
+        process could commit a later message before an earlier one (a follow-up's receipt would then answer the
+        second follow-up instead of the first)."""
         deadline = time.monotonic() + within
         while time.monotonic() < deadline:
-            n = await self.run_once()
-            total += n
+            n = 0 if self.running else await self.run_once()
             if n == 0:
                 async with self._db.read() as session:
                     counts = await count_raw_by_state(session=session)
                 if counts.get(RawState.PENDING, 0) == 0 and counts.get(RawState.PROCESSING, 0) == 0:
-                    return total
+                    return
                 await asyncio.sleep(0.05)
         raise TimeoutError(f"raw rows still pending after {within} s")
 
