@@ -156,7 +156,11 @@ class PipelineWorker:
         second follow-up instead of the first)."""
         deadline = time.monotonic() + within
         while time.monotonic() < deadline:
-            n = 0 if self.running else await self.run_once()
+            if self.running:
+                self.wake()  # rows stored without waking it (an import, a test) need not wait for its next poll
+                n = 0
+            else:
+                n = await self.run_once()
             if n == 0:
                 async with self._db.read() as session:
                     counts = await count_raw_by_state(session=session)

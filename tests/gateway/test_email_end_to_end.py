@@ -7,6 +7,7 @@ import re
 
 import aiosmtplib
 import httpx
+import pytest
 
 from gateway.app import Inbox311
 from storage.tickets import list_tickets
@@ -61,6 +62,23 @@ async def test_redelivery_makes_no_second_ticket(service: Inbox311, sink: SmtpSi
     async with service.db.read() as session:
         assert len(await list_tickets(session=session)) == 1
     assert len(sink.handler.envelopes) == 1
+
+
+async def test_drain_leaves_the_claiming_to_the_running_worker(
+    service: Inbox311, sink: SmtpSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second claimer beside the worker's loop could commit a later message first: drain only waits for it."""
+
+    async def claim_beside_the_loop() -> int:
+        raise AssertionError("drain claimed rows while the worker's loop was running")
+
+    monkeypatch.setattr(service.worker, "run_once", claim_beside_the_loop)
+    host, port = service.smtp_address
+    for n in (1, 2, 3):
+        await aiosmtplib.send(report(message_id=f"<order{n}@resident.example>"), hostname=host, port=port)
+    await service.worker.drain()
+    async with service.db.read() as session:
+        assert len(await list_tickets(session=session)) == 3
 
 
 async def test_reply_to_ack_lands_on_same_ticket_with_one_receipt(service: Inbox311, sink: SmtpSink) -> None:
