@@ -158,15 +158,13 @@ class PipelineWorker:
         while time.monotonic() < deadline:
             if self.running:
                 self.wake()  # rows stored without waking it (an import, a test) need not wait for its next poll
-                n = 0
-            else:
-                n = await self.run_once()
-            if n == 0:
-                async with self._db.read() as session:
-                    counts = await count_raw_by_state(session=session)
-                if counts.get(RawState.PENDING, 0) == 0 and counts.get(RawState.PROCESSING, 0) == 0:
-                    return
-                await asyncio.sleep(0.05)
+            elif await self.run_once():
+                continue
+            async with self._db.read() as session:
+                counts = await count_raw_by_state(session=session)
+            if counts.get(RawState.PENDING, 0) == 0 and counts.get(RawState.PROCESSING, 0) == 0:
+                return
+            await asyncio.sleep(0.05)
         raise TimeoutError(f"raw rows still pending after {within} s")
 
     async def _prepare_rows(self, rows: list[RawInbound]) -> list[tuple[RawInbound, WorkItem]]:

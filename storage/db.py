@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import Mapper, Session, make_transient_to_detached
 
 from storage.core import execute_core
 from storage.sqlite_checkpoint import WRITE_ESTIMATE, WalCheckpointer
@@ -50,19 +50,19 @@ def _insert_returning_all(table: Table) -> Executable:
 
 
 @functools.cache
-def _layout(model: type[Any]) -> tuple[tuple[str, ...], tuple[int, ...]]:
-    """The mapped attribute of each of the table's columns in the table's order, and where its key columns are."""
+def _layout(model: type[Any]) -> tuple[Mapper[Any], tuple[str, ...], tuple[int, ...]]:
+    """The model's mapper, the mapped attribute of each of the table's columns in the table's order, and where its
+    key columns are."""
     mapper = inspect(model)
     by_column = {prop.columns[0]: prop.key for prop in mapper.column_attrs}
     columns = list(model.__table__.c)
-    return tuple(by_column[c] for c in columns), tuple(columns.index(c) for c in mapper.primary_key)
+    return mapper, tuple(by_column[c] for c in columns), tuple(columns.index(c) for c in mapper.primary_key)
 
 
 def as_loaded(session: AsyncSession, model: type[M], row: Sequence[Any]) -> M:
     """The object of `model` for a row of all its table's columns (in the table's order), persistent in `session`
     as if the ORM had loaded it: the one the session holds already for that primary key, else a new one."""
-    mapper = inspect(model)
-    names, key_at = _layout(model)
+    mapper, names, key_at = _layout(model)
     held = session.sync_session.identity_map.get(mapper.identity_key_from_primary_key([row[i] for i in key_at]))
     if held is not None:
         return held  # type: ignore[no-any-return]

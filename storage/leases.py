@@ -8,6 +8,7 @@ RETURNING` row of every column does it, built once per queue and run on the curs
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -20,18 +21,13 @@ from storage.sqlite_direct import prepared
 
 Row = TypeVar("Row")
 
-# id(claimable) -> (claimable, its SQLite claim): the condition is built once per queue (a constant), so its id
-# stays its own while it is held here.
-_SQLITE_CLAIMS: dict[int, tuple[ColumnElement[bool], Executable]] = {}
 
-
+@functools.cache
 def _sqlite_claim(model: Any, claimable: ColumnElement[bool]) -> Executable:
-    known = _SQLITE_CLAIMS.get(id(claimable))
-    if known is not None and known[0] is claimable:
-        return known[1]
+    """The claim of `model`'s rows matching `claimable`, a condition built once per queue (held by identity here)."""
     table = model.__table__
     oldest = select(table.c.id).where(claimable).order_by(table.c.id).limit(bindparam("limit")).scalar_subquery()
-    statement = prepared(
+    return prepared(
         update(table)
         .where(table.c.id.in_(oldest))
         .values(
@@ -42,8 +38,6 @@ def _sqlite_claim(model: Any, claimable: ColumnElement[bool]) -> Executable:
         )
         .returning(*table.c)
     )
-    _SQLITE_CLAIMS[id(claimable)] = (claimable, statement)
-    return statement
 
 
 async def claim_rows(

@@ -142,7 +142,8 @@ async def settle_raw(
     """
     # Core on the table, not the ORM, and built once: no raw rows are loaded in the pipeline's session to keep in
     # step, and building the statement anew was a measurable share of the per-message cost.
-    result = await session.execute(
+    result = await execute_core(
+        session,
         _SETTLE,
         {"raw_id": raw_id, "owner": owner, "new_state": state, "new_reason": reason, "new_ticket": ticket_id,
          "now": utcnow()},

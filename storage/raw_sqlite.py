@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -33,6 +33,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from storage.db import Database, configure_loop_connection
 from storage.models import RawInbound, utcnow
 from storage.raw import NewRaw, StoredRaw, raw_row_values
+from storage.sqlite_direct import Plan, plan_of
 
 log = logging.getLogger(__name__)
 
@@ -41,16 +42,14 @@ INLINE_MAX_BYTES = 512 * 1024  # a few hundred texts or small emails; more would
 Row = tuple[Any, ...]
 
 
-def _compile_insert() -> tuple[str, list[tuple[str, Callable[[Any], Any] | None]]]:
-    """The INSERT as SQLAlchemy writes it for SQLite, and each parameter's name with its bind conversion."""
+def _insert_plan() -> Plan:
+    """The INSERT as SQLAlchemy writes it for SQLite, with the bind conversions the engine applies."""
     table = RawInbound.__table__
-    dialect = sqlite_dialects.dialect()
-    columns = list(raw_row_values(NewRaw(channel="", source="", idempotency_key="", raw=b""), utcnow()))
     stmt = sqlite_insert(table).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(table.c.id)
-    compiled = stmt.compile(dialect=dialect, column_keys=columns)
-    names = compiled.positiontup or []
-    # dialect_impl: what the engine itself uses for SQLite (for a datetime, its text form without the zone).
-    return compiled.string, [(name, table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) for name in names]
+    values = raw_row_values(NewRaw(channel="", source="", idempotency_key="", raw=b""), utcnow())
+    plan = plan_of(stmt, values, sqlite_dialects.dialect())
+    assert plan is not None, "every column of a raw row is given: nothing is left to the engine"
+    return plan
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
@@ -67,7 +66,7 @@ class SqliteRawStore:
     def __init__(self, db: Database, path: str) -> None:
         self._db = db
         self._path = path
-        self._sql, self._params = _compile_insert()
+        self._plan = _insert_plan()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="raw-store")
         self._conn: sqlite3.Connection | None = None
 
@@ -99,15 +98,14 @@ class SqliteRawStore:
         self._executor.shutdown(wait=False)
 
     def _row(self, item: NewRaw, now: Any) -> Row:
-        values = raw_row_values(item, now)
-        return tuple(convert(values[name]) if convert else values[name] for name, convert in self._params)
+        return self._plan.parameters(raw_row_values(item, now))
 
     def _insert_rows(self, conn: sqlite3.Connection, rows: list[Row]) -> list[int | None]:
         conn.execute("BEGIN IMMEDIATE")  # with busy timeout 0 on the loop: raises at once if another process writes
         try:
             ids: list[int | None] = []
             for row in rows:
-                inserted = conn.execute(self._sql, row).fetchone()  # None: the key is already stored
+                inserted = conn.execute(self._plan.sql, row).fetchone()  # None: the key is already stored
                 ids.append(inserted[0] if inserted else None)
             conn.execute("COMMIT")
         except BaseException:

@@ -55,6 +55,13 @@ class Plan:
     results: tuple[Convert, ...]  # the result conversion of each column returned
     row: type[tuple[Any, ...]] | None  # a named tuple of the result columns (Row-like: by index and by name)
 
+    def parameters(self, params: Mapping[str, Any]) -> tuple[Any, ...]:
+        """The value of each "?" for a call with `params`, converted for SQLite."""
+        return tuple(
+            what if kind == FIXED else _convert(convert, params[what] if kind == GIVEN else what())
+            for kind, what, convert in self.sources
+        )
+
 
 def plan_of(statement: Executable, params: Mapping[str, Any], dialect: Dialect) -> Plan | None:
     """Compile `statement` for calls with these parameter names; None when it must go through the engine."""
@@ -158,7 +165,7 @@ def run_direct(
     None when its plan says it must go through the engine."""
     many = isinstance(params, Sequence) and not isinstance(params, (str, bytes))
     first = params[0] if many else (params or {})
-    key = (id(statement), tuple(sorted(first)))
+    key = (id(statement), tuple(first))  # a call site passes its names in one order: no sort on every call
     plan = _plans.get(key, _plans)
     if plan is _plans:
         plan = _plans[key] = plan_of(statement, first, dialect)
@@ -168,21 +175,14 @@ def run_direct(
     if many and plan.row is not None:  # the driver cannot return rows from executemany
         return None
     if many:
-        cursor = connection.executemany(plan.sql, [_values(plan, p) for p in params])
+        cursor = connection.executemany(plan.sql, [plan.parameters(p) for p in params])
         return DirectResult([], cursor.rowcount)
-    cursor = connection.execute(plan.sql, _values(plan, first))
+    cursor = connection.execute(plan.sql, plan.parameters(first))
     if plan.row is None:
         return DirectResult([], cursor.rowcount)
     make, results = plan.row._make, plan.results  # type: ignore[attr-defined]
     rows = [make([f(v) if f else v for f, v in zip(results, raw, strict=True)]) for raw in cursor.fetchall()]
     return DirectResult(rows, cursor.rowcount)
-
-
-def _values(plan: Plan, params: Mapping[str, Any]) -> tuple[Any, ...]:
-    return tuple(
-        what if kind == FIXED else _convert(convert, params[what] if kind == GIVEN else what())
-        for kind, what, convert in plan.sources
-    )
 
 
 def _convert(convert: Convert, value: Any) -> Any:
