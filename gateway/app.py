@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import signal
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ from typing import Any
 import uvicorn
 from sqlalchemy import text
 
+from gateway.heap import settle_heap
 from gateway.ingest.admission import Backlog
 from gateway.ingest.imap import ImapIngestor
 from gateway.ingest.smtp import SmtpListener
@@ -208,10 +208,7 @@ async def serve(settings: Settings) -> int:
     """Run until SIGTERM or SIGINT, then stop cleanly and return 0."""
     service = Inbox311(settings)
     await service.start()
-    # What start-up made (the language model, templates, compiled rules) lives as long as the process: moved out of
-    # the collector's sight, it is not walked again by every full collection while mail is being processed.
-    gc.collect()
-    gc.freeze()
+    settle_heap()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

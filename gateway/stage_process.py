@@ -22,6 +22,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
 
+from gateway.heap import settle_heap
 from gateway.pipeline import PipelineOutcome, Stage, StageContext, WorkItem
 from gateway.settings import Settings
 from gateway.stages.parse import ENRICHERS
@@ -94,6 +95,7 @@ def _child_main(conn: Connection, settings: Settings) -> None:
 
     ctx = StageContext(services=build_services(settings))
     stages = pipeline_stages(PURE_STAGES)
+    settle_heap()
     conn.send("ready")
     while True:
         try:
@@ -176,6 +178,7 @@ class StageProcesses:
         for child in self._all:
             child.kill()
         self._all.clear()
+        self._idle = asyncio.Queue()  # the stopped children must not be handed out after a new start
 
     @property
     def pids(self) -> list[int]:

@@ -80,6 +80,7 @@ class PipelineWorker:
         self._wake.set()
 
     async def start(self) -> None:
+        self._stopping = False  # (started again after a stop)
         if self._db.sqlite:
             # One instance per SQLite file: whatever was leased when it stopped is ours to redo now.
             async with self._db.write() as session:
@@ -115,8 +116,11 @@ class PipelineWorker:
                 claimed, ahead = ahead, None
                 taken, ready = await (claimed if claimed is not None else self._claim_and_prepare())
                 if taken and self._processes is not None:
-                    # The children read the next batch while this process commits this one.
-                    ahead = asyncio.create_task(self._claim_and_prepare(), name="pipeline-prepare")
+                    # The children read the next batch while this process commits this one. It is claimed now:
+                    # once this batch's transaction has the write turn, a claim would wait for all of it.
+                    rows = await self._claim()
+                    if rows:
+                        ahead = asyncio.create_task(self._prepare_claimed(rows), name="pipeline-prepare")
                 await self._commit_in_groups(ready)
                 n = taken
             except Exception as exc:  # the database went away: log, back off, keep the service up
@@ -142,11 +146,16 @@ class PipelineWorker:
         await self._commit_in_groups(ready)
         return taken
 
-    async def _claim_and_prepare(self) -> tuple[int, list[tuple[RawInbound, WorkItem]]]:
+    async def _claim(self) -> list[RawInbound]:
         lease = timedelta(seconds=self._settings.lease_seconds)
         async with self._db.write() as session:
-            rows = await claim_pending(session=session, owner=self.owner, limit=self._settings.batch_size, lease=lease)
+            return await claim_pending(session=session, owner=self.owner, limit=self._settings.batch_size, lease=lease)
+
+    async def _prepare_claimed(self, rows: list[RawInbound]) -> tuple[int, list[tuple[RawInbound, WorkItem]]]:
         return len(rows), await self._prepare_rows(rows)
+
+    async def _claim_and_prepare(self) -> tuple[int, list[tuple[RawInbound, WorkItem]]]:
+        return await self._prepare_claimed(await self._claim())
 
     async def drain(self, *, within: float = 30.0) -> None:
         """Process until nothing is pending or in another task's hands (tests, `inbox311 ingest`).

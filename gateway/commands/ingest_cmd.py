@@ -47,7 +47,8 @@ async def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     # heavy imports here, not at module level: every `inbox311` verb imports every command module
     from gateway.app import build_services
     from gateway.ingest.files import FileIngestError, count_messages, iter_messages
-    from gateway.ingest.smtp import idempotency_key, message_id_of
+    from gateway.ingest.smtp import idempotency_key
+    from gateway.ingest.smtp_scan import message_id_of
     from gateway.worker import PipelineWorker
     from storage.db import Database, upgrade
     from storage.raw import NewRaw

@@ -44,7 +44,7 @@ from gateway.ingest.imap_folder import (
     select_folder,
     wait_in_idle,
 )
-from gateway.ingest.smtp import message_id_of
+from gateway.ingest.smtp_scan import message_id_of
 from gateway.ingest.writer import RawWriter
 from gateway.metrics import Metrics
 from gateway.settings import ImapAccountSettings

@@ -9,13 +9,12 @@ import asyncio
 import hashlib
 import logging
 import ssl
-from email.parser import BytesHeaderParser
-from email.policy import compat32
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from gateway.ingest.admission import Backlog
+from gateway.ingest.smtp_scan import IngestSMTP, message_id_of
 from gateway.ingest.writer import IngestError, RawWriter
 from gateway.metrics import Metrics
 from gateway.redact import redact
@@ -23,22 +22,6 @@ from gateway.settings import SmtpSettings
 from storage.raw import NewRaw
 
 log = logging.getLogger(__name__)
-_headers = BytesHeaderParser(policy=compat32)
-
-
-def message_id_of(raw: bytes) -> str | None:
-    """The Message-ID from the header block only (cheap; the full parse happens in the pipeline)."""
-    head, _, _ = raw.partition(b"\r\n\r\n")
-    if len(head) == len(raw):
-        head, _, _ = raw.partition(b"\n\n")
-    try:
-        value = _headers.parsebytes(head + b"\r\n\r\n").get("Message-ID")
-    except Exception:  # a header block the parser cannot read has no usable Message-ID
-        return None
-    if not value:
-        return None
-    value = str(value).strip().strip("<>").strip()
-    return value[:490] or None
 
 
 def _envelope_sender(envelope: Envelope) -> bytes:
@@ -162,7 +145,7 @@ class SmtpListener:
         }
         if self._tls is not None:
             kwargs.update(tls_context=self._tls, require_starttls=self._settings.require_starttls)
-        return SMTP(self.handler, **kwargs)
+        return IngestSMTP(self.handler, **kwargs)
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()

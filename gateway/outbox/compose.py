@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import secrets
-from email.utils import formataddr, parseaddr
+from email.utils import formataddr
 from typing import Any
 
 from jinja2 import Environment
 
+from gateway.outbox.email_render import parsed_address
 from gateway.outbox.templates import render
 from gateway.settings import Settings
 from parsers.types import ParsedMessage
@@ -48,7 +49,7 @@ def compose_email_reply(
 ) -> tuple[str, dict[str, Any]]:
     """An answer to `parsed` (or a fresh message on the ticket when None): (our Message-ID, outbox payload)."""
     message_id = new_message_id(settings, ticket, kind)
-    name, from_addr = parseaddr(settings.outbound.email.from_)
+    name, from_addr = parsed_address(settings.outbound.email.from_)
     references = [*parsed.references, parsed.message_id] if parsed and parsed.message_id else []
     headers = {
         "Message-ID": f"<{message_id}>",

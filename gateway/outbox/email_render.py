@@ -12,6 +12,7 @@ from __future__ import annotations
 import quopri
 from email.header import Header
 from email.utils import formataddr, parseaddr
+from functools import lru_cache
 from typing import Any
 
 ADDRESS_HEADERS = frozenset({"from", "to", "reply-to", "cc", "sender"})
@@ -20,8 +21,12 @@ LINE_LIMIT = 998  # RFC 5322 §2.1.1: longer header lines are folded at spaces; 
 VERBATIM = frozenset({"list-unsubscribe", "list-unsubscribe-post"})
 
 
+# Each reply reads our From twice and the resident's address twice (headers, then envelope): parse each once.
+parsed_address = lru_cache(maxsize=4096)(parseaddr)
+
+
 def _address(value: str) -> str | None:
-    name, addr = parseaddr(value)
+    name, addr = parsed_address(value)
     if not addr.isascii():
         return None
     return value if name.isascii() else formataddr((name, addr), charset="utf-8")
@@ -78,4 +83,4 @@ def render_email(payload: dict[str, Any], *, date: str) -> bytes | None:
 
 def envelope(payload: dict[str, Any]) -> tuple[str, list[str]]:
     """MAIL FROM and RCPT TO, from the From and To fields as a mail client would take them."""
-    return parseaddr(str(payload["from"]))[1], [parseaddr(str(payload["to"]))[1]]
+    return parsed_address(str(payload["from"]))[1], [parsed_address(str(payload["to"]))[1]]

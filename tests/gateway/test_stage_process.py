@@ -20,10 +20,11 @@ from gateway.settings import Settings
 from gateway.stage_process import PURE_STAGES, Prepared, StageProcesses, run_pure_stages
 from gateway.stages import pipeline_stages
 from parsers.types import Channel
-from storage.models import RawState
+from storage.models import RawInbound, RawState
 from storage.raw import list_raw
 from storage.tickets import list_tickets
 from tests.gateway.conftest import report, service_settings
+from tests.gateway.test_durability import raw_email, store
 from tests.smtp_sink import SmtpSink
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "email"
@@ -130,3 +131,44 @@ async def test_a_service_with_a_parse_process_answers_a_report(settings: Setting
     finally:
         await service.stop()
     assert children.pids == []
+
+
+async def test_the_next_batch_is_claimed_before_this_batch_commits(
+    settings: Settings, db_url: str, sink: SmtpSink
+) -> None:
+    """So that the children read it while the service commits: a claim made after would wait for the commit."""
+    cfg = service_settings(settings, db_url, sink.port, worker={"parse_processes": 1, "batch_size": 4})
+    service = Inbox311(cfg)
+    await service.start()
+    try:
+        await service.worker.stop()  # restarted below with all rows waiting
+        await store(service, [raw_email(n) for n in range(1, 11)])
+        steps: list[tuple[str, list[int]]] = []
+        worker = service.worker
+        claim, commit = worker._claim, worker._commit_in_groups
+
+        async def recorded_claim() -> list[RawInbound]:
+            rows = await claim()
+            steps.append(("claim", [r.id for r in rows if r.id is not None]))
+            return rows
+
+        async def recorded_commit(ready: list[tuple[RawInbound, WorkItem]]) -> None:
+            steps.append(("commit", [item.raw_id for _, item in ready]))
+            await commit(ready)
+
+        worker._claim, worker._commit_in_groups = recorded_claim, recorded_commit  # type: ignore[method-assign]
+        await worker.start()
+        await worker.drain()
+        assert steps[:5] == [
+            ("claim", [1, 2, 3, 4]),
+            ("claim", [5, 6, 7, 8]),
+            ("commit", [1, 2, 3, 4]),
+            ("claim", [9, 10]),
+            ("commit", [5, 6, 7, 8]),
+        ]
+        assert ("commit", [9, 10]) in steps[5:]
+        async with service.db.read() as session:
+            assert {r.state for r in await list_raw(session=session)} == {RawState.DONE}
+            assert len(await list_tickets(session=session)) == 10
+    finally:
+        await service.stop()

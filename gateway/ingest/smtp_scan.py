@@ -1,0 +1,82 @@
+"""Cheap readings at the SMTP edge, each exact for the plain forms nearly every client sends and falling back to
+the standard library's parser for anything else.
+
+Both run once or twice per accepted message on the event loop: the general parsers cost about 40 µs each there,
+the plain forms here a few µs, with the same results.
+"""
+
+from __future__ import annotations
+
+import re
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+
+from aiosmtpd.smtp import SMTP
+
+_headers = BytesHeaderParser(policy=compat32)
+
+# A header block every line of which the email parser reads as a header or its continuation: a name of printable
+# ASCII without ':' (RFC 5322 §2.2), or leading whitespace; every line ends in CRLF, with no lone CR or LF inside.
+_PLAIN_HEAD = re.compile(rb"[\x21-\x39\x3b-\x7e]+:[^\r\n]*\r\n(?:(?:[\x21-\x39\x3b-\x7e]+:|[ \t])[^\r\n]*\r\n)*")
+_MESSAGE_ID = re.compile(rb"message-id:[ \t]*([\x20-\x7e]*)\r\n(?![ \t])", re.IGNORECASE)
+
+
+def _parsed_message_id(head: bytes) -> str | None:
+    try:
+        value = _headers.parsebytes(head + b"\r\n\r\n").get("Message-ID")
+    except Exception:  # a header block the parser cannot read has no usable Message-ID
+        return None
+    return str(value) if value else None
+
+
+def _first_message_id_line(block: bytes) -> int:
+    """Where the first Message-ID header starts in a plain header block, or -1."""
+    lowered = block.lower()  # then a plain find: a case-blind regex search costs several times more
+    if lowered.startswith(b"message-id:"):
+        return 0
+    found = lowered.find(b"\r\nmessage-id:")
+    return found + 2 if found >= 0 else -1
+
+
+def _header_message_id(head: bytes) -> str | None:
+    """The first Message-ID header's value as the compat32 parser gives it; the parser itself unless plain."""
+    block = head + b"\r\n"
+    if _PLAIN_HEAD.fullmatch(block) is not None:
+        start = _first_message_id_line(block)
+        if start < 0:
+            return None
+        found = _MESSAGE_ID.match(block, start)
+        if found is not None:  # one line of printable ASCII: exactly what the parser would give
+            return found.group(1).decode("ascii") or None
+    return _parsed_message_id(head)
+
+
+def message_id_of(raw: bytes) -> str | None:
+    """The Message-ID from the header block only (cheap; the full parse happens in the pipeline)."""
+    head, _, _ = raw.partition(b"\r\n\r\n")
+    if len(head) == len(raw):
+        head, _, _ = raw.partition(b"\n\n")
+    value = _header_message_id(head)
+    if not value:
+        return None
+    value = value.strip().strip("<>").strip()
+    return value[:490] or None
+
+
+# An SMTP path `<local@domain>` whose local part is a dot-atom and whose domain is plain labels (RFC 5321 §4.1.2),
+# followed by nothing or by parameters after a space.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_PLAIN_PATH = re.compile(rf"<({_ATOM}(?:\.{_ATOM})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)>(?:[ \t]+(?=[^ \t(])|$)")
+
+
+class IngestSMTP(SMTP):
+    """aiosmtpd's protocol, reading plain MAIL and RCPT paths without the general header parser."""
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        match = _PLAIN_PATH.match(arg)
+        if match is None:
+            return super()._getaddr(arg)
+        address = match.group(1)
+        if self.local_part_limit and len(address.rpartition("@")[0]) > self.local_part_limit:
+            return None, None
+        return address, arg[match.end() :]
