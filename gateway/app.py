@@ -23,6 +23,7 @@ from gateway.ingest.smtp import SmtpListener
 from gateway.ingest.writer import RawWriter
 from gateway.metrics import Metrics
 from gateway.outbox.email import SmtpSender
+from gateway.outbox.email_process import ProcessSmtpSender
 from gateway.outbox.open311 import Open311Sender
 from gateway.outbox.sms import TwilioSender
 from gateway.outbox.worker import OutboxWorker, Sender
@@ -96,7 +97,9 @@ class Inbox311:
         self._http_task: asyncio.Task[None] | None = None
 
     def _senders(self) -> list[Sender]:
-        senders: list[Sender] = [SmtpSender(self.settings.outbound.email), Open311Sender(self.settings, self.db)]
+        relay = self.settings.outbound.email
+        email: Sender = ProcessSmtpSender(relay) if relay.sender_process else SmtpSender(relay)
+        senders: list[Sender] = [email, Open311Sender(self.settings, self.db)]
         if self.settings.twilio.account_sid:
             senders.append(TwilioSender(self.settings, self.db))
         return senders

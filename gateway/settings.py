@@ -79,6 +79,7 @@ class EmailOutboundSettings(_Section):
     password: str = ""
     timeout_seconds: float = Field(default=30.0, gt=0)
     connections: int = Field(default=16, ge=1, le=64)
+    sender_process: bool = True  # false: the relay conversations run in the service's own process
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

@@ -12,6 +12,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from parsers.types import GeoPoint
 from rules.formtext import resident_words
@@ -60,6 +61,7 @@ def distance_m(a: GeoPoint, b: GeoPoint) -> float:
     return 2 * 6_371_000 * math.asin(math.sqrt(min(1.0, h)))
 
 
+@lru_cache(maxsize=2048)  # an open ticket's text is compared with every new report near it in category and time
 def content_words(text: str) -> frozenset[str]:
     return frozenset(w for w in words_of(resident_words(text)) if w not in _STOPWORDS and len(w) > 1)
 

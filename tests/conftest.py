@@ -147,5 +147,7 @@ def settings(tmp_path: Path) -> Settings:
     return load_settings(None, environ={}).replace(
         smtp={"port": 0, "domains": ["city.example"]},
         http={"port": 0, "public_base_url": "http://311.city.example"},
-        worker={"parse_processes": 0},  # the parse processes have tests of their own; elsewhere they only add start-up
+        # the parse and sending processes have tests of their own; elsewhere they would only add start-up time
+        worker={"parse_processes": 0},
+        outbound={"email": {"sender_process": False}},
     )

@@ -9,6 +9,7 @@ from email.headerregistry import BaseHeader, HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage
 from email.policy import Policy
 from email.utils import formatdate
+from typing import Any
 
 import aiosmtplib
 
@@ -54,8 +55,7 @@ for _name in ("list-unsubscribe", "list-unsubscribe-post"):
 MESSAGE_POLICY = email.policy.default.clone(header_factory=_HEADERS)
 
 
-def build_email(row: Outbox) -> EmailMessage:
-    payload = row.payload
+def build_email(payload: dict[str, Any]) -> EmailMessage:
     msg = EmailMessage(policy=MESSAGE_POLICY)
     msg["From"] = payload["from"]
     msg["To"] = payload["to"]
@@ -80,15 +80,19 @@ class SmtpSender:
         return await open_relay(self._settings)
 
     async def send(self, row: Outbox) -> str | None:
-        data = render_email(row.payload, date=formatdate(localtime=False))
-        message = build_email(row) if data is None else None  # an address outside ASCII: SMTPUTF8 via the library
+        return await self.send_payload(row.payload)
+
+    async def send_payload(self, payload: dict[str, Any]) -> None:
+        """Send one outbox payload; raises OutboxError."""
+        data = render_email(payload, date=formatdate(localtime=False))
+        message = build_email(payload) if data is None else None  # an address outside ASCII: SMTPUTF8 via the library
         async with self._slots:
             client = None if self._idle.empty() else self._idle.get_nowait()
             try:
                 if client is None or not client.is_connected:
                     client = await self._connect()
                 if data is not None:
-                    await client.sendmail(*envelope(row.payload), data)
+                    await client.sendmail(*envelope(payload), data)
                 else:
                     assert message is not None
                     await client.send_message(message)
@@ -103,7 +107,6 @@ class SmtpSender:
                 await _close(client)
                 raise OutboxError(f"relay unreachable: {type(exc).__name__}: {exc}") from exc
             self._idle.put_nowait(client)
-        return None
 
     async def close(self) -> None:
         while not self._idle.empty():

@@ -79,6 +79,10 @@ class OutboxWorker:
         if self._db.sqlite:
             async with self._db.write() as session:
                 await release_outbox_leases(session=session)
+        for sender in self._senders.values():
+            start = getattr(sender, "start", None)  # a sender with something to prepare (a process of its own)
+            if start is not None:
+                await start()
         self._task = asyncio.create_task(self._loop(), name="outbox-worker")
 
     async def stop(self) -> None:

@@ -1,0 +1,221 @@
+"""Outbox email sent from a child process of the service, over the same relay connections `SmtpSender` keeps.
+
+Under load the SMTP conversations with the relay (aiosmtplib, rendering, socket writes) are about a tenth of the
+service's event loop, which also answers every inbound SMTP session and runs the pipeline's transactions. In a child
+they run on another core. The outbox worker still claims and settles the rows in the service: the child only sends
+payloads and answers with each one's outcome, so the database, leases and retries work exactly as in process.
+
+A child that dies or stops answering fails the sends it held as retryable; they go out again after the outbox's
+backoff (as after a crash of the service between sending and recording it, a relay may then see one twice).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import multiprocessing
+import signal
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+from gateway.outbox.email import SmtpSender
+from gateway.outbox.worker import OutboxError
+from gateway.settings import EmailOutboundSettings
+from storage.models import Outbox
+
+log = logging.getLogger(__name__)
+
+START_TIMEOUT_SECONDS = 30.0
+Outcome = tuple[str, bool] | None  # None: sent; else (reason, retryable)
+
+
+# ---- the child ----------------------------------------------------------------------------------------------------
+
+
+def _child_main(conn: Connection, settings: EmailOutboundSettings) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group; the service stops us
+    asyncio.run(_serve(conn, SmtpSender(settings)))
+
+
+async def _send_one(sender: SmtpSender, conn: Connection, key: int, payload: dict[str, Any]) -> None:
+    outcome: Outcome = None
+    try:
+        await sender.send_payload(payload)
+    except OutboxError as exc:
+        outcome = (str(exc), exc.retryable)
+    except Exception as exc:  # a bug must not take the other sends with it
+        outcome = (f"{type(exc).__name__}: {exc}", True)
+    conn.send((key, outcome))
+
+
+async def _serve(conn: Connection, sender: SmtpSender) -> None:
+    """Send each (key, payload) that arrives, concurrently, answering (key, outcome); None asks us to finish."""
+    loop = asyncio.get_running_loop()
+    readable = asyncio.Event()
+    loop.add_reader(conn.fileno(), readable.set)
+    sending: set[asyncio.Task[None]] = set()
+    conn.send("ready")
+    try:
+        while True:
+            await readable.wait()
+            readable.clear()
+            while conn.poll():
+                try:
+                    batch: list[tuple[int, dict[str, Any]]] | None = conn.recv()
+                except (EOFError, OSError):  # the service went away
+                    return
+                if batch is None:
+                    await asyncio.gather(*sending)
+                    return
+                for key, payload in batch:
+                    task = asyncio.create_task(_send_one(sender, conn, key, payload))
+                    sending.add(task)
+                    task.add_done_callback(sending.discard)
+    finally:
+        loop.remove_reader(conn.fileno())
+        await sender.close()
+
+
+# ---- the service's side -------------------------------------------------------------------------------------------
+
+
+class _SenderChild:
+    def __init__(self, settings: EmailOutboundSettings) -> None:
+        context = multiprocessing.get_context("spawn")  # a clean interpreter: no copied threads, locks or loop
+        self.conn, child_conn = context.Pipe()
+        self.process: BaseProcess = context.Process(
+            target=_child_main, args=(child_conn, settings), name="inbox311-send", daemon=True
+        )
+        self.process.start()
+        child_conn.close()
+
+    def kill(self) -> None:
+        self.conn.close()
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(5)
+
+
+class ProcessSmtpSender:
+    """The `email` sender of the outbox, sending through a child process that it starts on first use."""
+
+    channel = "email"
+
+    def __init__(self, settings: EmailOutboundSettings) -> None:
+        self._settings = settings
+        # A send is given up after this long: every relay step in the child is bounded by timeout_seconds.
+        self._within = 4 * settings.timeout_seconds + 10
+        self._child: _SenderChild | None = None
+        self._starting = asyncio.Lock()
+        self._keys = itertools.count()
+        self._waiting: dict[int, asyncio.Future[Outcome]] = {}
+        self._queued: list[tuple[int, dict[str, Any]]] = []
+
+    @property
+    def pid(self) -> int | None:
+        return self._child.process.pid if self._child is not None else None
+
+    async def start(self) -> None:
+        """Start the child now rather than at the first reply (its interpreter takes a second to start)."""
+        try:
+            await self._running_child()
+        except OutboxError as exc:
+            log.warning("outbox: %s; tried again at the first send", exc)
+
+    async def send(self, row: Outbox) -> str | None:
+        child = await self._running_child()
+        loop = asyncio.get_running_loop()
+        key = next(self._keys)
+        answer: asyncio.Future[Outcome] = loop.create_future()
+        self._waiting[key] = answer
+        if not self._queued:  # the rows of one outbox batch start together: they go to the child as one message
+            loop.call_soon(self._flush, child)
+        self._queued.append((key, row.payload))
+        try:
+            outcome = await asyncio.wait_for(asyncio.shield(answer), self._within)
+        except TimeoutError:
+            reason = f"no answer from the sending process within {self._within:g} s"
+            self._lose(child, reason)
+            outcome = answer.result() if answer.done() else (reason, True)
+        finally:
+            self._waiting.pop(key, None)
+        if outcome is not None:
+            reason, retryable = outcome
+            raise OutboxError(reason, retryable=retryable)
+        return None
+
+    async def close(self) -> None:
+        child, self._child = self._child, None
+        if child is None:
+            return
+        try:
+            child.conn.send(None)  # finish what it holds, close the relay connections, exit
+            await asyncio.get_running_loop().run_in_executor(None, child.process.join, self._settings.timeout_seconds)
+        except OSError:
+            pass
+        self._stop_reading(child)
+        child.kill()
+
+    async def _running_child(self) -> _SenderChild:
+        async with self._starting:
+            if self._child is None:
+                self._child = await self._start_child()
+            return self._child
+
+    async def _start_child(self) -> _SenderChild:
+        child = _SenderChild(self._settings)
+        loop = asyncio.get_running_loop()
+        ready = await loop.run_in_executor(None, child.conn.poll, START_TIMEOUT_SECONDS)
+        try:
+            greeting = child.conn.recv() if ready else None
+        except (EOFError, OSError):
+            greeting = None
+        if greeting != "ready":
+            child.kill()
+            raise OutboxError("the sending process did not start")
+        loop.add_reader(child.conn.fileno(), self._receive, child)
+        log.info("outbox: sending process %d started", child.process.pid)
+        return child
+
+    def _flush(self, child: _SenderChild) -> None:
+        batch, self._queued = self._queued, []
+        if child is not self._child:
+            self._fail([key for key, _ in batch], "the sending process was replaced")
+            return
+        try:
+            child.conn.send(batch)
+        except OSError:
+            self._lose(child, "the sending process ended")
+
+    def _receive(self, child: _SenderChild) -> None:
+        try:
+            while child.conn.poll():
+                key, outcome = child.conn.recv()
+                answer = self._waiting.get(key)
+                if answer is not None and not answer.done():
+                    answer.set_result(outcome)
+        except (EOFError, OSError):
+            self._lose(child, f"the sending process ended (exit code {child.process.exitcode})")
+
+    def _lose(self, child: _SenderChild, reason: str) -> None:
+        """Fail every send the child held (retryable) and drop it; the next send starts a new one."""
+        if child is self._child:
+            self._child = None
+            log.warning("outbox: %s; %d send(s) will be retried", reason, len(self._waiting))
+            self._fail(list(self._waiting), reason)
+        self._stop_reading(child)
+        child.kill()
+
+    def _fail(self, keys: list[int], reason: str) -> None:
+        for key in keys:
+            answer = self._waiting.get(key)
+            if answer is not None and not answer.done():
+                answer.set_result((reason, True))
+
+    def _stop_reading(self, child: _SenderChild) -> None:
+        try:
+            asyncio.get_running_loop().remove_reader(child.conn.fileno())
+        except (OSError, ValueError):  # closed already
+            pass
