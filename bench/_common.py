@@ -238,7 +238,7 @@ def process_cpu_seconds(pid: int) -> float:
 
 
 def child_pids(pid: int) -> list[int]:
-    """The processes `pid` started (e.g. the service's parse processes)."""
+    """The processes `pid` started (the service's parse and sending processes)."""
     found: list[int] = []
     for task in Path(f"/proc/{pid}/task").iterdir():
         found += [int(p) for p in (task / "children").read_text().split()]

@@ -118,7 +118,11 @@ class PipelineWorker:
                 if taken and self._processes is not None:
                     # The children read the next batch while this process commits this one. It is claimed now:
                     # once this batch's transaction has the write turn, a claim would wait for all of it.
-                    rows = await self._claim()
+                    try:
+                        rows = await self._claim()
+                    except Exception:  # (the database is away or locked) the batch in hand still goes first
+                        log.warning("worker: could not claim ahead; the next batch is claimed after this one")
+                        rows = []
                     if rows:
                         ahead = asyncio.create_task(self._prepare_claimed(rows), name="pipeline-prepare")
                 await self._commit_in_groups(ready)

@@ -131,7 +131,7 @@ class ProcessSmtpSender:
         answer: asyncio.Future[Outcome] = loop.create_future()
         self._waiting[key] = answer
         if not self._queued:  # the rows of one outbox batch start together: they go to the child as one message
-            loop.call_soon(self._flush, child)
+            loop.call_soon(self._flush)
         self._queued.append((key, row.payload))
         try:
             outcome = await asyncio.wait_for(asyncio.shield(answer), self._within)
@@ -179,10 +179,13 @@ class ProcessSmtpSender:
         log.info("outbox: sending process %d started", child.process.pid)
         return child
 
-    def _flush(self, child: _SenderChild) -> None:
+    def _flush(self) -> None:
         batch, self._queued = self._queued, []
-        if child is not self._child:
-            self._fail([key for key, _ in batch], "the sending process was replaced")
+        child = self._child
+        if not batch:  # (a child lost before this flush took its queue along)
+            return
+        if child is None:
+            self._fail([key for key, _ in batch], "the sending process ended")
             return
         try:
             child.conn.send(batch)
@@ -203,6 +206,7 @@ class ProcessSmtpSender:
         """Fail every send the child held (retryable) and drop it; the next send starts a new one."""
         if child is self._child:
             self._child = None
+            self._queued = []  # failed below with the rest: never to be sent by the next child as well
             log.warning("outbox: %s; %d send(s) will be retried", reason, len(self._waiting))
             self._fail(list(self._waiting), reason)
         self._stop_reading(child)
