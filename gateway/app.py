@@ -66,6 +66,7 @@ class Inbox311:
             self.db, self.services, metrics=self.metrics, owner=self.owner, stage_processes=processes
         )
         self.writer = RawWriter(self.db, on_stored=self.worker.wake)
+        self.sending_process: ProcessSmtpSender | None = None  # set by _senders when the relay is talked to from one
         self.outbox = OutboxWorker(
             self.db,
             settings.outbox,
@@ -98,7 +99,9 @@ class Inbox311:
 
     def _senders(self) -> list[Sender]:
         relay = self.settings.outbound.email
-        email: Sender = ProcessSmtpSender(relay) if relay.sender_process else SmtpSender(relay)
+        if relay.sender_process:
+            self.sending_process = ProcessSmtpSender(relay)
+        email: Sender = self.sending_process or SmtpSender(relay)
         senders: list[Sender] = [email, Open311Sender(self.settings, self.db)]
         if self.settings.twilio.account_sid:
             senders.append(TwilioSender(self.settings, self.db))
@@ -188,6 +191,10 @@ class Inbox311:
         if self.worker.stage_processes is not None:  # children that read mail; a replaced one means a crash or hang
             p = self.worker.stage_processes
             details["parse_processes"] = {"running": len(p.pids), "replaced": p.replaced}
+        if self.sending_process is not None:  # the child that talks to the relay; started again at the next send
+            details["sending_process"] = {
+                "running": self.sending_process.running, "replaced": self.sending_process.replaced,
+            }  # fmt: skip
         details["raw"] = raw
         details["outbox"] = outbox
         if self.backlog.enabled:  # SMTP flow control: how much may wait, and how often senders were held back

@@ -112,10 +112,15 @@ class ProcessSmtpSender:
         self._keys = itertools.count()
         self._waiting: dict[int, asyncio.Future[Outcome]] = {}
         self._queued: list[tuple[int, dict[str, Any]]] = []
+        self.replaced = 0  # children lost (a crash, a hang) while in use
 
     @property
     def pid(self) -> int | None:
         return self._child.process.pid if self._child is not None else None
+
+    @property
+    def running(self) -> bool:
+        return self._child is not None and self._child.process.is_alive()
 
     async def start(self) -> None:
         """Start the child now rather than at the first reply (its interpreter takes a second to start)."""
@@ -206,6 +211,7 @@ class ProcessSmtpSender:
         """Fail every send the child held (retryable) and drop it; the next send starts a new one."""
         if child is self._child:
             self._child = None
+            self.replaced += 1
             self._queued = []  # failed below with the rest: never to be sent by the next child as well
             log.warning("outbox: %s; %d send(s) will be retried", reason, len(self._waiting))
             self._fail(list(self._waiting), reason)

@@ -53,6 +53,8 @@ async def test_a_service_sending_from_a_child_process_answers_a_report(
         pid = email_sender.pid
         assert pid is not None and pid != os.getpid()
         os.kill(pid, 0)  # started with the service, before any reply is owed
+        ok, details = await service.health()
+        assert ok and details["sending_process"] == {"running": True, "replaced": 0}
         host, port = service.smtp_address
         await aiosmtplib.send(report(), hostname=host, port=port)
         [ack] = await sink.handler.wait_for(1)
@@ -129,6 +131,7 @@ async def test_a_killed_sending_process_fails_its_sends_as_retryable_and_is_repl
         held.release.set()
         assert await process_sender.send(_row(4)) is None  # a new child took over
         assert process_sender.pid not in (None, first)
+        assert process_sender.running and process_sender.replaced == 1
         assert [e.rcpt_tos for e in held.envelopes][-1] == ["r4@resident.example"]
     finally:
         held.release.set()
