@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing
 import signal
 from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
 from typing import Any
 
+from gateway.child_process import SpawnedChild
 from gateway.heap import settle_heap
 from gateway.pipeline import PipelineOutcome, Stage, StageContext, WorkItem
 from gateway.settings import Settings
@@ -108,22 +107,16 @@ def _child_main(conn: Connection, settings: Settings) -> None:
 # ---- the service's side -----------------------------------------------------------------------------------------
 
 
-class _Child:
+class _Child(SpawnedChild):
     """One child process and its pipe; one batch at a time."""
 
     def __init__(self, settings: Settings) -> None:
-        context = multiprocessing.get_context("spawn")  # a clean interpreter: no copied threads, locks or loop
-        self._conn, child_conn = context.Pipe()
-        self.process: BaseProcess = context.Process(
-            target=_child_main, args=(child_conn, settings), name="inbox311-parse", daemon=True
-        )
-        self.process.start()
-        child_conn.close()
+        super().__init__(_child_main, (settings,), "inbox311-parse")
 
     async def _receive(self, within: float) -> Any:
         loop = asyncio.get_running_loop()
         readable = loop.create_future()
-        fd = self._conn.fileno()
+        fd = self.conn.fileno()
         loop.add_reader(fd, lambda: readable.done() or readable.set_result(None))
         try:
             await asyncio.wait_for(readable, within)
@@ -132,7 +125,7 @@ class _Child:
         finally:
             loop.remove_reader(fd)
         try:
-            return self._conn.recv()
+            return self.conn.recv()
         except (EOFError, OSError) as exc:
             raise ChildLost(f"the process ended (exit code {self.process.exitcode})") from exc
 
@@ -142,17 +135,11 @@ class _Child:
 
     async def call(self, batch: list[WorkItem], within: float) -> list[Prepared]:
         try:
-            self._conn.send(batch)
+            self.conn.send(batch)
         except OSError as exc:
             raise ChildLost(f"the process ended (exit code {self.process.exitcode})") from exc
         result: list[Prepared] = await self._receive(within)
         return result
-
-    def kill(self) -> None:
-        self._conn.close()
-        if self.process.is_alive():
-            self.process.kill()
-        self.process.join(5)
 
 
 class StageProcesses:

@@ -14,12 +14,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import multiprocessing
 import signal
 from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
 from typing import Any
 
+from gateway.child_process import SpawnedChild
 from gateway.outbox.email import SmtpSender
 from gateway.outbox.worker import OutboxError
 from gateway.settings import EmailOutboundSettings
@@ -81,25 +80,9 @@ async def _serve(conn: Connection, sender: SmtpSender) -> None:
 # ---- the service's side -------------------------------------------------------------------------------------------
 
 
-class _SenderChild:
-    def __init__(self, settings: EmailOutboundSettings) -> None:
-        context = multiprocessing.get_context("spawn")  # a clean interpreter: no copied threads, locks or loop
-        self.conn, child_conn = context.Pipe()
-        self.process: BaseProcess = context.Process(
-            target=_child_main, args=(child_conn, settings), name="inbox311-send", daemon=True
-        )
-        self.process.start()
-        child_conn.close()
-
-    def kill(self) -> None:
-        self.conn.close()
-        if self.process.is_alive():
-            self.process.kill()
-        self.process.join(5)
-
-
 class ProcessSmtpSender:
-    """The `email` sender of the outbox, sending through a child process that it starts on first use."""
+    """The `email` sender of the outbox, through a child process started with the outbox (and, after one is lost,
+    at the next send)."""
 
     channel = "email"
 
@@ -107,7 +90,7 @@ class ProcessSmtpSender:
         self._settings = settings
         # A send is given up after this long: every relay step in the child is bounded by timeout_seconds.
         self._within = 4 * settings.timeout_seconds + 10
-        self._child: _SenderChild | None = None
+        self._child: SpawnedChild | None = None
         self._starting = asyncio.Lock()
         self._keys = itertools.count()
         self._waiting: dict[int, asyncio.Future[Outcome]] = {}
@@ -163,14 +146,14 @@ class ProcessSmtpSender:
         self._stop_reading(child)
         child.kill()
 
-    async def _running_child(self) -> _SenderChild:
+    async def _running_child(self) -> SpawnedChild:
         async with self._starting:
             if self._child is None:
                 self._child = await self._start_child()
             return self._child
 
-    async def _start_child(self) -> _SenderChild:
-        child = _SenderChild(self._settings)
+    async def _start_child(self) -> SpawnedChild:
+        child = SpawnedChild(_child_main, (self._settings,), "inbox311-send")
         loop = asyncio.get_running_loop()
         ready = await loop.run_in_executor(None, child.conn.poll, START_TIMEOUT_SECONDS)
         try:
@@ -197,7 +180,7 @@ class ProcessSmtpSender:
         except OSError:
             self._lose(child, "the sending process ended")
 
-    def _receive(self, child: _SenderChild) -> None:
+    def _receive(self, child: SpawnedChild) -> None:
         try:
             while child.conn.poll():
                 key, outcome = child.conn.recv()
@@ -207,7 +190,7 @@ class ProcessSmtpSender:
         except (EOFError, OSError):
             self._lose(child, f"the sending process ended (exit code {child.process.exitcode})")
 
-    def _lose(self, child: _SenderChild, reason: str) -> None:
+    def _lose(self, child: SpawnedChild, reason: str) -> None:
         """Fail every send the child held (retryable) and drop it; the next send starts a new one."""
         if child is self._child:
             self._child = None
@@ -224,7 +207,7 @@ class ProcessSmtpSender:
             if answer is not None and not answer.done():
                 answer.set_result((reason, True))
 
-    def _stop_reading(self, child: _SenderChild) -> None:
+    def _stop_reading(self, child: SpawnedChild) -> None:
         try:
             asyncio.get_running_loop().remove_reader(child.conn.fileno())
         except (OSError, ValueError):  # closed already
