@@ -66,7 +66,7 @@ def message_id_of(raw: bytes) -> str | None:
 # An SMTP path `<local@domain>` whose local part is a dot-atom and whose domain is plain labels (RFC 5321 §4.1.2),
 # followed by nothing or by parameters after a space.
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-_PLAIN_PATH = re.compile(rf"<({_ATOM}(?:\.{_ATOM})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)>(?:[ \t]+(?=[^ \t(])|$)")
+_PLAIN_PATH = re.compile(rf"<({_ATOM}(?:\.{_ATOM})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)>(?:[ \t]+(?=[^ \t(])|\Z)")
 
 
 class IngestSMTP(SMTP):

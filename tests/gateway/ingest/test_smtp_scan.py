@@ -95,6 +95,8 @@ PATHS = [
     "<>",
     "<> SIZE=10",
     "<resident@mail.example> ",
+    "<resident@mail.example>\n",
+    "<resident@mail.example> SIZE=1\n",
     "<resident@mail.example>(comment) SIZE=1",
     "<resident@mail.example> (comment)",
     "<resident@mail.example>SIZE=1",
