@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
+
+
+class ChildLost(Exception):
+    """The child died, or did not answer in time, and was stopped."""
 
 
 class SpawnedChild:
@@ -25,3 +30,25 @@ class SpawnedChild:
         if self.process.is_alive():
             self.process.kill()
         self.process.join(5)
+
+    async def receive(self, within: float) -> Any:
+        """The child's next message, waiting for it on the event loop; ChildLost after `within` s or on its end."""
+        loop = asyncio.get_running_loop()
+        readable = loop.create_future()
+        fd = self.conn.fileno()
+        loop.add_reader(fd, lambda: readable.done() or readable.set_result(None))
+        try:
+            await asyncio.wait_for(readable, within)
+        except TimeoutError:
+            raise ChildLost(f"no answer within {within:g} s") from None
+        finally:
+            loop.remove_reader(fd)
+        try:
+            return self.conn.recv()
+        except (EOFError, OSError) as exc:
+            raise ChildLost(f"the process ended (exit code {self.process.exitcode})") from exc
+
+    async def ready(self, within: float) -> None:
+        """Wait for the child's "ready", sent once it has loaded what it needs."""
+        if await self.receive(within) != "ready":
+            raise ChildLost("unexpected greeting")

@@ -18,9 +18,8 @@ import signal
 from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Any
 
-from gateway.child_process import SpawnedChild
+from gateway.child_process import ChildLost, SpawnedChild
 from gateway.heap import settle_heap
 from gateway.pipeline import PipelineOutcome, Stage, StageContext, WorkItem
 from gateway.settings import Settings
@@ -42,10 +41,6 @@ class Prepared:
     state: str = ""
     reason: str = ""
     error: bool = False  # the reason is a stage that raised (logged as an error), not a decision
-
-
-class ChildLost(Exception):
-    """The child died, or did not answer in time, and was stopped."""
 
 
 def handles(channel: Channel) -> bool:
@@ -113,32 +108,12 @@ class _Child(SpawnedChild):
     def __init__(self, settings: Settings) -> None:
         super().__init__(_child_main, (settings,), "inbox311-parse")
 
-    async def _receive(self, within: float) -> Any:
-        loop = asyncio.get_running_loop()
-        readable = loop.create_future()
-        fd = self.conn.fileno()
-        loop.add_reader(fd, lambda: readable.done() or readable.set_result(None))
-        try:
-            await asyncio.wait_for(readable, within)
-        except TimeoutError:
-            raise ChildLost(f"no answer within {within:g} s") from None
-        finally:
-            loop.remove_reader(fd)
-        try:
-            return self.conn.recv()
-        except (EOFError, OSError) as exc:
-            raise ChildLost(f"the process ended (exit code {self.process.exitcode})") from exc
-
-    async def ready(self) -> None:
-        if await self._receive(START_TIMEOUT_SECONDS) != "ready":
-            raise ChildLost("unexpected greeting")
-
     async def call(self, batch: list[WorkItem], within: float) -> list[Prepared]:
         try:
             self.conn.send(batch)
         except OSError as exc:
             raise ChildLost(f"the process ended (exit code {self.process.exitcode})") from exc
-        result: list[Prepared] = await self._receive(within)
+        result: list[Prepared] = await self.receive(within)
         return result
 
 
@@ -175,7 +150,7 @@ class StageProcesses:
         child = _Child(self._settings)
         self._all.append(child)
         try:
-            await child.ready()
+            await child.ready(START_TIMEOUT_SECONDS)
         except ChildLost:
             self._drop(child)
             raise

@@ -18,7 +18,7 @@ import signal
 from multiprocessing.connection import Connection
 from typing import Any
 
-from gateway.child_process import SpawnedChild
+from gateway.child_process import ChildLost, SpawnedChild
 from gateway.outbox.email import SmtpSender
 from gateway.outbox.worker import OutboxError
 from gateway.settings import EmailOutboundSettings
@@ -154,16 +154,12 @@ class ProcessSmtpSender:
 
     async def _start_child(self) -> SpawnedChild:
         child = SpawnedChild(_child_main, (self._settings,), "inbox311-send")
-        loop = asyncio.get_running_loop()
-        ready = await loop.run_in_executor(None, child.conn.poll, START_TIMEOUT_SECONDS)
         try:
-            greeting = child.conn.recv() if ready else None
-        except (EOFError, OSError):
-            greeting = None
-        if greeting != "ready":
+            await child.ready(START_TIMEOUT_SECONDS)
+        except ChildLost as exc:
             child.kill()
-            raise OutboxError("the sending process did not start")
-        loop.add_reader(child.conn.fileno(), self._receive, child)
+            raise OutboxError(f"the sending process did not start: {exc}") from exc
+        asyncio.get_running_loop().add_reader(child.conn.fileno(), self._receive, child)
         log.info("outbox: sending process %d started", child.process.pid)
         return child
 
