@@ -20,6 +20,11 @@ def tracking_url(settings: Settings, ticket: Ticket) -> str:
     return f"{settings.http.public_base_url}/track/{ticket.tracking_number}?t={ticket.public_token}"
 
 
+def service_name(settings: Settings) -> str:
+    """The name replies and texts are signed with: the display name of `[outbound.email] from`."""
+    return parsed_address(settings.outbound.email.from_)[0] or "City 311"
+
+
 def new_message_id(settings: Settings, ticket: Ticket, kind: str) -> str:
     """`sr-2026-000042.ack.3f9a1c2b7d4e@city.example`: ours, unique, and naming the ticket for humans."""
     domain = settings.from_address.partition("@")[2] or settings.smtp.domains[0]
@@ -68,7 +73,7 @@ def compose_email_reply(
         tracking_number=ticket.tracking_number,
         tracking_url=tracking_url(settings, ticket),
         summary=ticket.summary,
-        service_name=name or "City 311",
+        service_name=service_name(settings),
         question=context.pop("question", None),
         **context,
     )

@@ -5,12 +5,11 @@ tracking link always whole. The outbox payload records what it will cost.
 from __future__ import annotations
 
 from collections.abc import Callable
-from email.utils import parseaddr
 from typing import Any
 
 from jinja2 import Environment
 
-from gateway.outbox.compose import tracking_url
+from gateway.outbox.compose import service_name, tracking_url
 from gateway.outbox.templates import render
 from gateway.settings import Settings
 from parsers.segments import count_segments, fit_to_segments, fits, to_gsm7
@@ -18,11 +17,6 @@ from storage.models import Ticket
 
 MAX_SEGMENTS_OTHER = 3  # help, keyword confirmations, status answers: short by nature, capped all the same
 _ELLIPSIS = "..."
-
-
-def service_name(settings: Settings) -> str:
-    """The name texts are signed with: the display name of `[outbound.email] from`."""
-    return parseaddr(settings.outbound.email.from_)[0] or "City 311"
 
 
 def sms_payload(text: str) -> dict[str, Any]:
