@@ -206,6 +206,29 @@ async def drive_smtp(
     return result
 
 
+async def drive_split(
+    ports: Sequence[int], mails: list[OutgoingMail], connections: int, *, rate: float | None = None
+) -> LoadResult:
+    """`drive_smtp` into several servers at once (instances of one service): mail i goes to server i mod n, over
+    its share of the connections, at its share of the rate; one result for all of them."""
+    if len(ports) == 1:
+        return await drive_smtp(ports[0], mails, connections, rate=rate)
+    n = len(ports)
+    cpu = cpu_seconds_self()
+    parts = await asyncio.gather(
+        *(
+            drive_smtp(port, mails[k::n], max(1, connections // n), rate=rate / n if rate else None)
+            for k, port in enumerate(ports)
+        )
+    )
+    merged = LoadResult(started=min(p.started for p in parts), finished=max(p.finished for p in parts))
+    for part in parts:
+        merged.sent.update(part.sent)
+        merged.errors.extend(part.errors)
+    merged.client_cpu = cpu_seconds_self() - cpu  # (each part's own figure counts the others' sending too)
+    return merged
+
+
 # ---- numbers ----------------------------------------------------------------------------------------------------
 
 

@@ -9,6 +9,7 @@ milliseconds per message in each server process, with throughput as a ratio of t
     .venv/bin/python bench/ingest_smtp.py                                  # 2000 messages, 16 connections, SQLite
     .venv/bin/python bench/ingest_smtp.py --repeat 3 --json bench/results/smtp.json   # median of three, saved
     .venv/bin/python bench/ingest_smtp.py --db postgresql://user@127.0.0.1/inbox311_bench
+    .venv/bin/python bench/ingest_smtp.py --db postgresql://user@127.0.0.1/inbox311_bench --instances 2  # scale-out
     .venv/bin/python bench/ingest_smtp.py --profile serve.svg               # py-spy flame graph of the service
 """
 
@@ -34,6 +35,7 @@ from _common import (
     build_mails,
     children_cpu_seconds,
     drive_smtp,
+    drive_split,
     median,
     percentile,
     process_cpu_seconds,
@@ -129,27 +131,38 @@ async def measure_minimal(mails: list[OutgoingMail], args: argparse.Namespace) -
 async def measure_service(
     mails: list[OutgoingMail], args: argparse.Namespace, workdir: Path, profile: Path | None
 ) -> dict[str, Any]:
+    """The service end to end: `--instances` serve processes on one database, the mail shared out among them."""
     sink = await ServerProcess(SCRIPT, "sink").start()
     sink.expected = {m.message_id for m in mails}
-    service = ServiceProcess(workdir, domain=DOMAIN, relay_port=sink.port, database_url=args.database_url)
+    services: list[ServiceProcess] = []
     try:
-        await service.start()
-        profiler = Profiler(service.pid, profile) if profile else None
+        for k in range(args.instances):  # one after the other: the first brings the schema up to date
+            home = workdir / f"instance{k + 1}" if k else workdir
+            home.mkdir(parents=True, exist_ok=True)
+            services.append(ServiceProcess(home, domain=DOMAIN, relay_port=sink.port, database_url=args.database_url))
+            await services[-1].start()
+        profiler = Profiler(services[0].pid, profile) if profile else None
         if profiler:
             await profiler.start()
-        cpu, sink_cpu = process_cpu_seconds(service.pid), process_cpu_seconds(sink.pid)
-        children_cpu = children_cpu_seconds(service.pid)
-        load = await drive_smtp(service.smtp_port, mails, args.connections, rate=args.rate)
-        await wait_for_replies(sink, args.timeout, lambda: service_busy(service))
-        cpu, sink_cpu = process_cpu_seconds(service.pid) - cpu, process_cpu_seconds(sink.pid) - sink_cpu
-        children_cpu = children_cpu_seconds(service.pid) - children_cpu
+        cpu, sink_cpu = _cpu(services), process_cpu_seconds(sink.pid)
+        children_cpu = sum(children_cpu_seconds(s.pid) for s in services)
+        load = await drive_split([s.smtp_port for s in services], mails, args.connections, rate=args.rate)
+        await wait_for_replies(sink, args.timeout, lambda: service_busy(services[0]))
+        cpu, sink_cpu = _cpu(services) - cpu, process_cpu_seconds(sink.pid) - sink_cpu
+        children_cpu = sum(children_cpu_seconds(s.pid) for s in services) - children_cpu
         if profiler:
             await profiler.stop()
-        health = await service.health()
+        health = await services[0].health()  # (its counts are the database's: every instance's work)
     finally:
-        exit_code = await service.stop()
+        exit_code = 0
+        for service in services:
+            exit_code = exit_code or await service.stop()
         await sink.stop()
     return _service_figures(load, sink, mails, (cpu, children_cpu, sink_cpu), health, exit_code)
+
+
+def _cpu(services: list[ServiceProcess]) -> float:
+    return sum(process_cpu_seconds(s.pid) for s in services)
 
 
 def _service_figures(
@@ -230,6 +243,8 @@ def print_table(args: argparse.Namespace, runs: list[dict[str, Any]], summary: d
     offered = f"offered {args.rate:g} msg/s" if args.rate else "closed loop"
     size = runs[0]["mean_message_bytes"]
     conns = f"{args.connections} connections"
+    if args.instances > 1:
+        conns += f" shared by {args.instances} instances"
     print(f"SMTP ingest: {args.messages} messages (~{size} B), {conns}, {offered}, {db}, {label}")
     print(f"  bare aiosmtpd 250       {fig('bare', 'msgs_per_s')} msg/s  (1.00x)  "
           f"SMTP p50/p99 {fig('bare', 'smtp_p50_ms')} / {fig('bare', 'smtp_p99_ms')} ms  "
@@ -285,6 +300,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=_database_url,
         help="service database URL, e.g. postgresql://user@host/db (default: SQLite in a temporary directory)",
     )
+    p.add_argument(
+        "--instances",
+        type=int,
+        default=1,
+        help="serve processes on the one (PostgreSQL) database, the mail shared out among them (default 1)",
+    )
     p.add_argument("--repeat", type=int, default=1, help="runs, each with its own baseline; medians are reported")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for replies after the last send")
     p.add_argument("--profile", type=Path, help="record the service with py-spy to this file (.svg, .json or raw)")
@@ -293,7 +314,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--check", action="store_true", help="exit 1 when a target of issue 2 is not met")
     p.add_argument("--server-role", choices=("bare", "sink", "minimal"), help=argparse.SUPPRESS)  # helper processes
     p.add_argument("--relay-port", type=int, help=argparse.SUPPRESS)  # the minimal pipeline's sink
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.instances < 1 or (args.instances > 1 and not (args.database_url or "").startswith("postgres")):
+        p.error("--instances above 1 needs a PostgreSQL --db (a SQLite file has one instance)")
+    return args
 
 
 async def bench(args: argparse.Namespace) -> int:
@@ -306,6 +330,7 @@ async def bench(args: argparse.Namespace) -> int:
         "benchmark": "ingest_smtp",
         "messages": args.messages,
         "connections": args.connections,
+        "instances": args.instances,
         "offered_msgs_per_s": args.rate,
         "database": "postgresql" if (args.database_url or "").startswith("postgres") else "sqlite",
         "cpus": os.cpu_count(),

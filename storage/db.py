@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Mapper, Session, make_transient_to_detached
 
+from storage.apart import close_apart, give_back
 from storage.core import execute_core
 from storage.sqlite_checkpoint import WRITE_ESTIMATE, WalCheckpointer
 from storage.sqlite_direct import prepared
@@ -210,7 +211,11 @@ class Database:
         """One transaction: committed when the block ends, rolled back if it raises."""
         if self._write_turn is None:
             async with self._writers() as session, session.begin():
-                yield session
+                try:
+                    yield session
+                except BaseException:  # the block failed, before any commit: its counters go back (storage/apart.py)
+                    await give_back(session)
+                    raise
             return
         async with self._write_turn, self._writers() as session, session.begin():
             yield session
@@ -234,6 +239,7 @@ class Database:
         if isinstance(self.engine, Engine):
             self.engine.dispose()
         else:
+            await close_apart(self.engine)
             await self.engine.dispose()
         if self.checkpointer is not None:
             await self.checkpointer.close()

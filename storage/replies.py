@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Executable, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.core import execute_core
+from storage.apart import execute_apart, undo_on_rollback
 from storage.db import DIALECTS, conflict_insert
 from storage.models import Contact, Outbox, OutboxState, ReplyBudget, utcnow
 from storage.sqlite_direct import prepared
@@ -28,17 +28,26 @@ def _count_statement(dialect: str) -> Executable:
 
 
 _COUNT_REPLY = {name: prepared(_count_statement(name)) for name in DIALECTS}
+_UNCOUNT_REPLY = (
+    update(ReplyBudget)
+    .where(ReplyBudget.address == bindparam("of_address"), ReplyBudget.window_start == bindparam("of_window"))
+    .values(count=ReplyBudget.count - 1)
+)
 
 
 async def _count_reply(session: AsyncSession, address: str, window: datetime) -> int:
     stmt = _COUNT_REPLY[session.bind.dialect.name]
-    return (await execute_core(session, stmt, {"address": address, "window": window})).scalar_one()
+    count = (await execute_apart(session, stmt, {"address": address, "window": window})).scalar_one()
+    undo_on_rollback(session, _UNCOUNT_REPLY, {"of_address": address, "of_window": window})
+    return int(count)
 
 
 async def take_reply_budget(
     *, session: AsyncSession, address: str, per_sender: int, overall: int, now: datetime | None = None
 ) -> str | None:
-    """Count one automatic reply to `address` in this hour; the reason code when a budget is spent, else None."""
+    """Count one automatic reply to `address` in this hour; the reason code when a budget is spent, else None.
+    (On PostgreSQL the count is committed at once, and given back if the caller's transaction fails:
+    storage/apart.py.)"""
     window = (now or utcnow()).replace(minute=0, second=0, microsecond=0)
     if await _count_reply(session, address.lower(), window) > per_sender:
         return "budget:sender"

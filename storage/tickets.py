@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from storage.apart import execute_apart, undo_on_rollback
 from storage.core import execute_core
 from storage.db import DIALECTS, as_loaded, conflict_insert, insert_returning, insert_row_id
 from storage.events import add_event as add_event  # where callers have always found it
@@ -78,12 +79,23 @@ def _next_number_statement(dialect: str) -> Executable:
 
 
 _NEXT_NUMBER = {name: prepared(_next_number_statement(name)) for name in DIALECTS}  # built once: hot path
+_GIVE_BACK_NUMBER = (  # only while no later number was taken: numbers are never given out twice
+    update(TrackingCounter)
+    .where(
+        TrackingCounter.prefix == bindparam("of_prefix"),  # (an UPDATE's own column names are its SET's)
+        TrackingCounter.year == bindparam("of_year"),
+        TrackingCounter.last == bindparam("taken"),
+    )
+    .values(last=TrackingCounter.last - 1)
+)
 
 
 async def next_tracking_number(*, session: AsyncSession, prefix: str, year: int) -> str:
-    """SR-2026-000042: a per-year sequence, safe under concurrent instances (the upsert takes a row lock)."""
+    """SR-2026-000042: a per-year sequence, unique under concurrent instances (the upsert takes a row lock, held
+    for one statement on PostgreSQL: storage/apart.py)."""
     stmt = _NEXT_NUMBER[session.bind.dialect.name]
-    n = (await execute_core(session, stmt, {"prefix": prefix, "year": year})).scalar_one()
+    n = (await execute_apart(session, stmt, {"prefix": prefix, "year": year})).scalar_one()
+    undo_on_rollback(session, _GIVE_BACK_NUMBER, {"of_prefix": prefix, "of_year": year, "taken": n})
     return f"{prefix}-{year}-{n:06d}"
 
 

@@ -90,3 +90,32 @@ def test_short_run_gets_every_reply_back_and_reports_ratios(tmp_path: Path) -> N
     assert minimal["missing_replies"] == 0 and minimal["errors"] == 0
     assert minimal["e2e_ratio"] > 0 and minimal["server_cpu_ms_per_msg"] > 0
     assert service["e2e_of_minimal"] == round(service["e2e_msgs_per_s"] / minimal["e2e_msgs_per_s"], 3)
+
+
+def test_several_instances_need_postgresql() -> None:
+    bench = _load_bench()
+    try:
+        bench.parse_args(["--instances", "2"])
+    except SystemExit as exc:
+        assert exc.code == 2
+    else:
+        raise AssertionError("--instances 2 on SQLite was accepted")
+    assert bench.parse_args(["--instances", "2", "--db", "postgresql://u@h/b"]).instances == 2
+
+
+def test_two_instances_on_postgresql_share_the_mail_and_answer_all_of_it(tmp_path: Path, pg_url: str) -> None:
+    saved, workdir = tmp_path / "smtp.json", tmp_path / "work"
+    out = subprocess.run(
+        [sys.executable, str(BENCH / "ingest_smtp.py"), "--messages", "20", "--connections", "4", "--instances", "2",
+         "--db", pg_url, "--json", str(saved), "--workdir", str(workdir), "--timeout", "60"],
+        capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "4 connections shared by 2 instances" in out.stdout and "PostgreSQL" in out.stdout, out.stdout
+    report = json.loads(saved.read_text())
+    assert report["instances"] == 2 and report["database"] == "postgresql"
+    [run] = report["runs"]
+    assert run["service"]["replies"] == 20 and run["service"]["errors"] == 0 and run["service"]["serve_exit_code"] == 0
+    logs = [workdir / "run1" / "serve.log", workdir / "run1" / "instance2" / "serve.log"]
+    accepted = [len(re.findall(r"smtp: accepted raw=", log.read_text())) for log in logs]
+    assert accepted[0] >= 10 and accepted[1] >= 10, accepted  # each instance took its half over SMTP
