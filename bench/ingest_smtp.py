@@ -154,9 +154,8 @@ async def measure_service(
             await profiler.stop()
         health = await services[0].health()  # (its counts are the database's: every instance's work)
     finally:
-        exit_code = 0
-        for service in services:
-            exit_code = exit_code or await service.stop()
+        exit_codes = [await service.stop() for service in services]  # every one stopped, whatever the first says
+        exit_code = next((code for code in exit_codes if code), 0)
         await sink.stop()
     return _service_figures(load, sink, mails, (cpu, children_cpu, sink_cpu), health, exit_code)
 
@@ -315,7 +314,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--server-role", choices=("bare", "sink", "minimal"), help=argparse.SUPPRESS)  # helper processes
     p.add_argument("--relay-port", type=int, help=argparse.SUPPRESS)  # the minimal pipeline's sink
     args = p.parse_args(argv)
-    if args.instances < 1 or (args.instances > 1 and not (args.database_url or "").startswith("postgres")):
+    if args.instances < 1:
+        p.error("--instances must be 1 or more")
+    if args.instances > 1 and not (args.database_url or "").startswith("postgres"):
         p.error("--instances above 1 needs a PostgreSQL --db (a SQLite file has one instance)")
     return args
 
