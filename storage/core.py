@@ -13,10 +13,11 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Executable, Result
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.events import reads_events, write_kept_events
 from storage.sqlite_direct import DirectResult, is_prepared, run_direct
+from storage.sqlite_session import InlineSession
 
 
 async def execute_core(
@@ -24,15 +25,14 @@ async def execute_core(
 ) -> Result[Any] | DirectResult:
     """Run `statement` in the session's transaction. `reads_kept_events`: the caller looks at the events kept in
     memory itself (`kept_events`), so they need not be written before this statement reads the event table."""
-    if session.new or session.dirty or session.deleted:
+    if not session.sync_session._is_clean():  # (new, dirty and deleted would each build a set only to be tested)
         await session.flush()
     if not reads_kept_events and reads_events(statement):
         await write_kept_events(session)
-    connection = await session.connection()
-    if isinstance(connection, AsyncConnection):  # PostgreSQL
-        return await connection.execute(statement, params)
+    if not isinstance(session, InlineSession):  # PostgreSQL
+        return await (await session.connection()).execute(statement, params)
     if is_prepared(statement):  # SQLite, a statement built once: on the cursor (storage/sqlite_direct.py)
-        direct = run_direct(connection.connection.driver_connection, statement, params, connection.dialect)
+        direct = run_direct(session.driver_connection(), statement, params, session.bind.dialect)
         if direct is not None:
             return direct
-    return connection.execute(statement, params)  # SQLite: storage/sqlite_session.py runs it at once
+    return (await session.connection()).execute(statement, params)  # SQLite: InlineSession runs it at once

@@ -29,6 +29,8 @@ from sqlalchemy.sql import Executable
 class InlineSession(AsyncSession):
     """The AsyncSession methods, run at once on the plain Session it wraps (`sync_session`)."""
 
+    _driver: tuple[Any, sqlite3.Connection] | None = None  # (the transaction, its sqlite3 connection)
+
     @property
     def bind(self) -> Any:  # the sync Engine: callers read `bind.dialect`
         return self.sync_session.bind
@@ -59,6 +61,16 @@ class InlineSession(AsyncSession):
 
     async def connection(self, **kw: Any) -> Connection:  # type: ignore[override]
         return self.sync_session.connection(**kw)
+
+    def driver_connection(self) -> sqlite3.Connection:
+        """The sqlite3 connection of the session's transaction (begun if need be), looked up once per transaction:
+        the direct statements (storage/sqlite_direct.py) ask for it a dozen times a message."""
+        transaction = self.sync_session._transaction
+        if transaction is not None and self._driver is not None and self._driver[0] is transaction:
+            return self._driver[1]
+        driver: sqlite3.Connection = self.sync_session.connection().connection.driver_connection
+        self._driver = (self.sync_session._transaction, driver)  # (holding the transaction: `is` stays sound)
+        return driver
 
     async def run_sync(self, fn: Callable[..., Any], *arg: Any, **kw: Any) -> Any:
         return fn(self.sync_session, *arg, **kw)
