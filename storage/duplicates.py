@@ -11,6 +11,7 @@ from sqlalchemy import Row, Select, and_, bindparam, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.core import execute_core
+from storage.events import kept_events
 from storage.models import Contact, Event, Ticket, TicketStatus
 from storage.sqlite_direct import prepared
 
@@ -83,15 +84,25 @@ async def list_open_tickets_of_category(
     return list(found.all())
 
 
+_QUESTIONS = prepared(  # built once: asked for every new report that lacks a place or a category
+    select(Event.action, Event.data)
+    .where(Event.ticket_id == bindparam("ticket_id"), Event.action.in_((QUESTION_ASKED, QUESTION_ANSWERED)))
+    .order_by(Event.id)
+)
+
+
 async def questions_of_ticket(*, session: AsyncSession, ticket_id: int) -> dict[str, str]:
-    """Each field asked about on the ticket -> "asked" or "answered" (at most one question per field, ever)."""
-    found = await session.execute(
-        select(Event.action, Event.data)
-        .where(Event.ticket_id == ticket_id, Event.action.in_((QUESTION_ASKED, QUESTION_ANSWERED)))
-        .order_by(Event.id)
-    )
+    """Each field asked about on the ticket -> "asked" or "answered" (at most one question per field, ever).
+
+    Events this transaction made and has not written yet are read where they are kept, after the written ones:
+    a pipeline transaction writes them all in one statement at its end, and a read of the event table would
+    otherwise write them first, for every new report it asks about."""
+    found = await execute_core(session, _QUESTIONS, {"ticket_id": ticket_id}, reads_kept_events=True)
+    written = [(action, data) for action, data in found.all()]
+    kept = [(e["action"], e["data"]) for e in kept_events(session)
+            if e["ticket_id"] == ticket_id and e["action"] in (QUESTION_ASKED, QUESTION_ANSWERED)]  # fmt: skip
     state: dict[str, str] = {}
-    for action, data in found.all():
+    for action, data in written + kept:
         field = str((data or {}).get("field", ""))
         if field:
             state[field] = "answered" if action == QUESTION_ANSWERED else state.get(field, "asked")

@@ -6,9 +6,10 @@ import pytest
 from sqlalchemy import event, func, insert, select
 
 from storage.db import Database
-from storage.events import add_event, keep_events, reads_events, write_kept_events
+from storage.duplicates import QUESTION_ANSWERED, QUESTION_ASKED, questions_of_ticket
+from storage.events import add_event, keep_events, kept_events, reads_events, write_kept_events
 from storage.models import Event, Ticket
-from storage.tickets import list_events
+from storage.tickets import create_ticket, list_events
 
 
 async def test_kept_events_go_in_as_one_statement_in_the_order_they_were_made(db: Database, ticket_id: int) -> None:
@@ -73,3 +74,22 @@ def test_which_statements_may_read_the_event_table() -> None:
     assert not reads_events(insert(Event.__table__))
     statement = select(Ticket.id)
     assert reads_events(statement) is reads_events(statement) is False  # asked again: the answer kept with it
+
+
+async def test_the_questions_of_a_ticket_count_kept_events_without_writing_them(db: Database, ticket_id: int) -> None:
+    async with db.write() as session:
+        await add_event(session=session, ticket_id=ticket_id, actor="system", action=QUESTION_ASKED,
+                        data={"field": "location"})  # fmt: skip
+        other = await create_ticket(session=session, prefix="SR", status="new", channel="email", summary="y")
+    async with db.write() as session:
+        keep_events(session)
+        await add_event(session=session, ticket_id=ticket_id, actor="resident", action=QUESTION_ANSWERED,
+                        data={"field": "location"})  # fmt: skip
+        await add_event(session=session, ticket_id=ticket_id, actor="system", action=QUESTION_ASKED,
+                        data={"field": "category"})  # fmt: skip
+        await add_event(session=session, ticket_id=other.id, actor="system", action=QUESTION_ASKED,
+                        data={"field": "place"})  # another ticket's: not this one's  # fmt: skip
+        asked = await questions_of_ticket(session=session, ticket_id=ticket_id)
+        assert len(kept_events(session)) == 3  # still kept: the transaction writes them in one go at its end
+        await write_kept_events(session)
+    assert asked == {"location": "answered", "category": "asked"}
