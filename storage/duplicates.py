@@ -11,7 +11,7 @@ from sqlalchemy import Row, Select, and_, bindparam, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.core import execute_core
-from storage.events import kept_events
+from storage.events import kept_events_of
 from storage.models import Contact, Event, Ticket, TicketStatus
 from storage.sqlite_direct import prepared
 
@@ -99,8 +99,7 @@ async def questions_of_ticket(*, session: AsyncSession, ticket_id: int) -> dict[
     otherwise write them first, for every new report it asks about."""
     found = await execute_core(session, _QUESTIONS, {"ticket_id": ticket_id}, reads_kept_events=True)
     written = [(action, data) for action, data in found.all()]
-    kept = [(e["action"], e["data"]) for e in kept_events(session)
-            if e["ticket_id"] == ticket_id and e["action"] in (QUESTION_ASKED, QUESTION_ANSWERED)]  # fmt: skip
+    kept = [(e["action"], e["data"]) for e in kept_events_of(session, ticket_id, (QUESTION_ASKED, QUESTION_ANSWERED))]
     state: dict[str, str] = {}
     for action, data in written + kept:
         field = str((data or {}).get("field", ""))

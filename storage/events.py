@@ -9,6 +9,7 @@ them written first (see `reads_events`), so nothing reads around them.
 from __future__ import annotations
 
 import weakref
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import Executable, event, insert
@@ -30,6 +31,12 @@ def keep_events(session: AsyncSession) -> None:
 def kept_events(session: AsyncSession | Session) -> list[dict[str, Any]]:
     """The events made in this transaction and not written yet, oldest first (read-only)."""
     return list(session.info.get(_KEPT) or ())
+
+
+def kept_events_of(session: AsyncSession | Session, ticket_id: int, actions: Collection[str]) -> list[dict[str, Any]]:
+    """The kept events of one ticket with one of `actions`, oldest first: for a query that reads the event table
+    without having them written first (`execute_core(..., reads_kept_events=True)`) and adds these itself."""
+    return [e for e in session.info.get(_KEPT) or () if e["ticket_id"] == ticket_id and e["action"] in actions]
 
 
 def _take_kept(session: AsyncSession | Session) -> list[dict[str, Any]]:

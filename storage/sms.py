@@ -10,7 +10,7 @@ from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.core import execute_core
-from storage.events import kept_events
+from storage.events import kept_events_of
 from storage.models import Contact, Event, Message, Outbox, OutboxState, Ticket, TicketStatus, utcnow
 from storage.sqlite_direct import prepared
 from storage.tickets import add_event, get_or_create_contact
@@ -141,8 +141,7 @@ async def is_ticket_party(
     actor = f"contact:{contact_id}"
     # Events this transaction made and has not written yet are looked at here, rather than written first (a
     # pipeline transaction writes them all in one statement at its end).
-    if any(e["ticket_id"] == ticket_id and e["action"] == "subscribed" and e["actor"] == actor
-           for e in kept_events(session)):  # fmt: skip
+    if any(e["actor"] == actor for e in kept_events_of(session, ticket_id, ("subscribed",))):
         return True
     found = await execute_core(session, _SUBSCRIBED, {"ticket_id": ticket_id, "actor": actor}, reads_kept_events=True)
     return found.first() is not None
