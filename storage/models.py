@@ -77,9 +77,9 @@ class Ticket(SQLModel, table=True):
     tracking_number: str = Field(max_length=32, unique=True)
     public_token: str = Field(max_length=64)
     reply_token: str = Field(max_length=64, unique=True)  # the +token in our Reply-To address
-    status: str = Field(default=TicketStatus.NEW, max_length=16, index=True)
+    status: str = Field(default=TicketStatus.NEW, max_length=16)  # indexed first in ix_ticket_status_activity
     channel: str = Field(max_length=16)
-    category: str | None = Field(default=None, max_length=64, index=True)
+    category: str | None = Field(default=None, max_length=64)  # indexed first in ix_ticket_category_place
     category_confidence: float | None = None
     category_decided_by: str | None = Field(default=None, max_length=100)
     department: str | None = Field(default=None, max_length=64)

@@ -33,6 +33,7 @@ def _new_contact_statement(dialect: str) -> Executable:
         insert(Contact.__table__)  # Core: a plain statement, without the ORM's bulk-insert bookkeeping
         .values({c: bindparam(c) for c in columns})
         .on_conflict_do_nothing(index_elements=["kind", "address"])
+        .returning(*Contact.__table__.c)  # the new row; none when the address is known
     )
 
 
@@ -48,14 +49,16 @@ async def get_or_create_contact(
 ) -> Contact:
     """The contact for this address, made on first sight with the name and language it came with."""
     now = utcnow()
-    await execute_core(
+    made = await execute_core(
         session,
         _NEW_CONTACT[session.bind.dialect.name],
         {"kind": kind, "address": address, "name": name, "language": language, "opted_out": False, "bounced": False,
          "created_at": now, "updated_at": now},
     )  # fmt: skip
-    found = await execute_core(session, _CONTACT_BY_ADDRESS, {"kind": kind, "address": address})
-    contact = as_loaded(session, Contact, found.one())
+    row = made.first()
+    if row is None:  # known already (or made by a transaction that committed while this one waited)
+        row = (await execute_core(session, _CONTACT_BY_ADDRESS, {"kind": kind, "address": address})).one()
+    contact = as_loaded(session, Contact, row)
     if name and not contact.name:
         contact.name = name
     if language and not contact.language:
