@@ -171,6 +171,6 @@ async def acknowledge_sms(item: WorkItem, ctx: StageContext, ticket: Ticket, kin
     )
     session = ctx.db()
     await record_answer_queued(
-        session=session, ticket_id=ticket.id, kind=kind, outbox_id=row.id, channel="sms",
+        session=session, ticket=ticket, kind=kind, outbox_id=row.id, channel="sms",
         segments=row.payload["segments"],
     )  # fmt: skip

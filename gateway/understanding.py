@@ -129,7 +129,8 @@ async def place_and_link(item: WorkItem, ctx: StageContext, ticket: Ticket) -> N
         return
     original = next(t for t in candidates if t.id == match.ticket_id)
     assert original.id is not None
-    await touch_ticket(session=session, ticket_id=ticket.id, duplicate_of_id=original.id)
+    # Its status with its link, in one write; the acknowledgement leaves a duplicate's status alone.
+    await touch_ticket(session=session, ticket_id=ticket.id, duplicate_of_id=original.id, status=TicketStatus.DUPLICATE)
     item.duplicate_of = original.tracking_number
     evidence = {"reason": match.reason, "distance_m": match.distance_m, "similarity": match.similarity}
     await add_event(
@@ -154,13 +155,12 @@ async def place_and_link(item: WorkItem, ctx: StageContext, ticket: Ticket) -> N
 
 
 async def settle_duplicate(item: WorkItem, ctx: StageContext, ticket: Ticket) -> None:
-    """After the acknowledgement (which marks a ticket acknowledged): a linked report's status is `duplicate`."""
+    """After the acknowledgement: the public timeline of a linked report says it became a duplicate (its status is
+    set with the link, by `place_and_link`)."""
     if item.duplicate_of is None or ticket.id is None:
         return
-    session = ctx.db()
-    await touch_ticket(session=session, ticket_id=ticket.id, status=TicketStatus.DUPLICATE)
     await add_event(
-        session=session,
+        session=ctx.db(),
         ticket_id=ticket.id,
         actor="rule:dedupe",
         action="status-changed",

@@ -101,4 +101,4 @@ async def acknowledge_web(item: WorkItem, ctx: StageContext, ticket: Ticket, kin
         message_id=message_id,
         payload=payload,
     )
-    await record_answer_queued(session=session, ticket_id=ticket.id, kind=kind, outbox_id=row.id, channel=channel)
+    await record_answer_queued(session=session, ticket=ticket, kind=kind, outbox_id=row.id, channel=channel)

@@ -45,7 +45,7 @@ async def acknowledge_open311(item: WorkItem, ctx: StageContext, ticket: Ticket,
                                    recipient=parsed.sender, message_id=message_id, payload=payload)  # fmt: skip
         outbox_id = row.id
     if kind == "ack" or outbox_id is not None:
-        await record_answer_queued(session=session, ticket_id=ticket.id, kind=kind, outbox_id=outbox_id,
+        await record_answer_queued(session=session, ticket=ticket, kind=kind, outbox_id=outbox_id,
                                    channel="open311")  # fmt: skip
 
 

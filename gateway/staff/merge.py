@@ -117,7 +117,7 @@ async def split(sc: StaffContext, actor: Actor, message_id: int) -> str:
             )
             if row is not None:  # the split-off ticket is acknowledged like one the pipeline made
                 await record_answer_queued(
-                    session=session, ticket_id=ticket.id, kind="ack", outbox_id=row.id, actor=actor.name,
+                    session=session, ticket=ticket, kind="ack", outbox_id=row.id, actor=actor.name,
                     channel=row.channel,
                 )  # fmt: skip
         for seen in (source.id, ticket.id):

@@ -32,7 +32,7 @@ ACKNOWLEDGERS: dict[Channel, Acknowledger] = {}
 TicketHook = Callable[[WorkItem, StageContext, Ticket], Awaitable[None]]
 ON_TICKET_CREATED: list[TicketHook] = []
 # Around a new ticket's acknowledgement: BEFORE_ACK runs only when one goes out (e.g. deciding the question it asks,
-# `item.question`), AFTER_ACK always (e.g. a linked duplicate's status, which the acknowledgement must not undo).
+# `item.question`), AFTER_ACK always (e.g. the timeline entry of a linked duplicate's status, after the ack's).
 BEFORE_ACK: list[TicketHook] = []
 AFTER_ACK: list[TicketHook] = []
 
@@ -121,7 +121,7 @@ async def acknowledge_email(item: WorkItem, ctx: StageContext, ticket: Ticket, k
         message_id=message_id,
         payload=payload,
     )
-    await record_answer_queued(session=session, ticket_id=ticket.id, kind=kind, outbox_id=outbox_id, channel="email")
+    await record_answer_queued(session=session, ticket=ticket, kind=kind, outbox_id=outbox_id, channel="email")
 
 
 ACKNOWLEDGERS[Channel.EMAIL] = acknowledge_email

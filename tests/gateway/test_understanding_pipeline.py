@@ -119,7 +119,12 @@ async def test_same_pothole_twice_is_linked_and_the_reporter_told(city: Inbox311
     assert dup.duplicate_of_id == first.id and dup.status == TicketStatus.DUPLICATE
     assert first.status == TicketStatus.ACKNOWLEDGED and first.duplicate_of_id is None
     assert ack2["To"] == "sam@other.example" and first.tracking_number in body(ack2)
-    linked = [d for a, d in await events(city, dup.id) if a == "duplicate-linked"]
+    on_dup = await events(city, dup.id)
+    # the timeline reads: linked, acknowledged, then a duplicate (the status itself is written once, with the link)
+    assert [a for a, _ in on_dup if a in ("duplicate-linked", "acknowledged", "status-changed")] == [
+        "duplicate-linked", "acknowledged", "status-changed"]  # fmt: skip
+    assert next(d for a, d in on_dup if a == "status-changed")["to"] == TicketStatus.DUPLICATE
+    linked = [d for a, d in on_dup if a == "duplicate-linked"]
     assert linked[0]["of"] == first.tracking_number and linked[0]["reason"] == "distance"
     assert linked[0]["distance_m"] < 50
     on_first = [a for a, _ in await events(city, first.id)]
