@@ -16,14 +16,16 @@ EVERYONE = "*"  # the budget row that counts all automatic replies together
 
 
 def _count_statement(dialect: str) -> Executable:
-    """The budget upsert, built once per dialect (the values are bound at execution)."""
+    """The upsert of both budgets a reply counts against, the sender's and everyone's, in one statement (the values
+    are bound at execution); built once per dialect."""
     insert = conflict_insert(dialect)
     budget = ReplyBudget.__table__
+    rows = [{"address": bindparam(f"address_{n}"), "window_start": bindparam("window"), "count": 1} for n in (1, 2)]
     return (
         insert(budget)  # the table, not the class: the ORM's bulk-insert path costs more than the statement
-        .values(address=bindparam("address"), window_start=bindparam("window"), count=1)
+        .values(rows)
         .on_conflict_do_update(index_elements=["address", "window_start"], set_={"count": budget.c.count + 1})
-        .returning(budget.c.count)
+        .returning(budget.c.address, budget.c.count)
     )
 
 
@@ -35,13 +37,6 @@ _UNCOUNT_REPLY = (
 )
 
 
-async def _count_reply(session: AsyncSession, address: str, window: datetime) -> int:
-    stmt = _COUNT_REPLY[session.bind.dialect.name]
-    count = (await execute_apart(session, stmt, {"address": address, "window": window})).scalar_one()
-    undo_on_rollback(session, _UNCOUNT_REPLY, {"of_address": address, "of_window": window})
-    return int(count)
-
-
 async def take_reply_budget(
     *, session: AsyncSession, address: str, per_sender: int, overall: int, now: datetime | None = None
 ) -> str | None:
@@ -49,9 +44,18 @@ async def take_reply_budget(
     (On PostgreSQL the count is committed at once, and given back if the caller's transaction fails:
     storage/apart.py.)"""
     window = (now or utcnow()).replace(minute=0, second=0, microsecond=0)
-    if await _count_reply(session, address.lower(), window) > per_sender:
+    sender = address.lower()
+    if sender == EVERYONE:  # (a malformed From) everyone's row, not an address a reply could reach
         return "budget:sender"
-    if await _count_reply(session, EVERYONE, window) > overall:
+    params = {"address_1": sender, "address_2": EVERYONE, "window": window}
+    counts = dict((await execute_apart(session, _COUNT_REPLY[session.bind.dialect.name], params)).all())
+    undo_on_rollback(session, _UNCOUNT_REPLY, {"of_address": sender, "of_window": window})
+    if counts[sender] > per_sender:
+        # Not answered, so not one of everyone's replies: counted with the sender's to save a statement, given back.
+        await execute_apart(session, _UNCOUNT_REPLY, {"of_address": EVERYONE, "of_window": window})
+        return "budget:sender"
+    undo_on_rollback(session, _UNCOUNT_REPLY, {"of_address": EVERYONE, "of_window": window})
+    if counts[EVERYONE] > overall:
         return "budget:global"
     return None
 
