@@ -3,14 +3,16 @@ city's template folder (`[replies] templates_dir`) overrides a shipped file of t
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from gateway.app import build_services
+from gateway.outbox import templates as templates_module
 from gateway.outbox.compose import compose_email_reply
 from gateway.outbox.sms_compose import compose_sms
-from gateway.outbox.templates import build_templates
+from gateway.outbox.templates import build_templates, render
 from gateway.settings import Settings
 from gateway.staff.actions import NOTIFIED_STATUSES
 from storage.models import Ticket
@@ -89,3 +91,20 @@ def test_a_city_folder_overrides_a_shipped_template(settings: Settings, tmp_path
     )  # fmt: skip
     assert resolved["text"] == "Springfield Public Works fixed SR-2026-000042.\n"
     assert "Springfield" not in closed["text"] and "SR-2026-000042" in closed["text"]  # the rest stay shipped
+
+
+def test_an_edited_city_template_is_used_at_its_recheck(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Edits show without a restart, and the file is not looked at again on every reply before then."""
+    clock = [1000.0]
+    monkeypatch.setattr(templates_module.time, "monotonic", lambda: clock[0])
+    (tmp_path / "email").mkdir()
+    path = tmp_path / "email" / "note.en.txt.j2"
+    path.write_text("first {{ n }}\n", encoding="utf-8")
+    env = build_templates(str(tmp_path))
+    assert render(env, "email", "note", "en", n=1) == "first 1\n"
+    path.write_text("second {{ n }}\n", encoding="utf-8")
+    os.utime(path, (path.stat().st_atime, path.stat().st_mtime + 10))  # (a file system's coarse clock)
+    clock[0] += templates_module.RECHECK_SECONDS / 2
+    assert render(env, "email", "note", "en", n=2) == "first 2\n"  # not looked at yet
+    clock[0] += templates_module.RECHECK_SECONDS
+    assert render(env, "email", "note", "en", n=3) == "second 3\n"
