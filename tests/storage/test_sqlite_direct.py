@@ -47,8 +47,9 @@ async def test_upserts_return_what_the_engine_returns(sqlite_db: Database) -> No
         (rows, _), direct = await _both(session, _NEXT_NUMBER["sqlite"], {"prefix": "SR", "year": 2026})
         assert [tuple(r) for r in rows] == [(1,)] and direct.scalar_one() == 2  # the counter went on
         window = datetime(2026, 12, 3, 10, tzinfo=UTC)
-        (rows, _), direct = await _both(session, _COUNT_REPLY["sqlite"], {"address": "a@example.org", "window": window})
-        assert rows[0][0] == 1 and direct.scalar_one() == 2
+        params = {"address_1": "a@example.org", "address_2": "*", "window": window}
+        (rows, _), direct = await _both(session, _COUNT_REPLY["sqlite"], params)  # two rows' upsert, both returned
+        assert dict(rows) == {"a@example.org": 1, "*": 1} and dict(direct.all()) == {"a@example.org": 2, "*": 2}
 
 
 async def test_an_insert_gets_the_column_defaults_the_engine_would_fill_in(sqlite_db: Database) -> None:
