@@ -20,6 +20,7 @@ from storage.apart import close_apart, give_back
 from storage.core import execute_core
 from storage.sqlite_checkpoint import WRITE_ESTIMATE, WalCheckpointer
 from storage.sqlite_direct import prepared
+from storage.sqlite_search import SqliteSearchIndex
 from storage.sqlite_session import InlineSession, create_inline_engine, inline_session_factory
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -195,6 +196,7 @@ class Database:
         self._write_turn = asyncio.Lock() if self.sqlite else None
         path = sqlite_file_of(url)
         self.checkpointer = WalCheckpointer(path) if path else None
+        self.search_index = SqliteSearchIndex(path, self.write_turn, self._index_wrote) if path else None
 
     @property
     def sync_engine(self) -> Engine:
@@ -205,6 +207,18 @@ class Database:
         """A transaction was committed: by `write`, or by a writer with a connection of its own (the raw store)."""
         if self.checkpointer is not None:
             self.checkpointer.wrote(nbytes)
+        if self.search_index is not None:
+            self.search_index.wrote()
+
+    def _index_wrote(self) -> None:
+        if self.checkpointer is not None:
+            self.checkpointer.wrote()
+
+    async def catch_up_search(self) -> None:
+        """Make every ticket written so far searchable (SQLite indexes new tickets shortly after they are written:
+        storage/sqlite_search.py); before a search."""
+        if self.search_index is not None:
+            await self.search_index.catch_up()
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
@@ -241,6 +255,8 @@ class Database:
         else:
             await close_apart(self.engine)
             await self.engine.dispose()
+        if self.search_index is not None:  # first: its last catch-up writes, and the checkpointer is told
+            await self.search_index.close()
         if self.checkpointer is not None:
             await self.checkpointer.close()
 

@@ -2,6 +2,8 @@
 
 Newest activity first. Paging is by keyset `(last_activity_at, id)`, never OFFSET, so page 2,000 costs what page 1
 costs. Search uses SQLite FTS5 (`ticket_fts`) or a PostgreSQL GIN tsvector index, both made by migration 0003.
+SQLite indexes a new ticket shortly after it is written (storage/sqlite_search.py): a search that must see tickets
+made a moment ago runs after `Database.catch_up_search()`.
 """
 
 from __future__ import annotations

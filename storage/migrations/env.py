@@ -18,9 +18,9 @@ target_metadata = SQLModel.metadata
 
 
 def _include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
-    # The full-text search objects of migration 0003 (SQLite's FTS5 table and its shadow tables, PostgreSQL's
-    # expression index) are not in the models: autogenerate must not propose dropping them.
-    hand_made = (name or "").startswith(("ticket_fts", "ix_ticket_search"))
+    # The full-text search objects of migrations 0003 and 0008 (SQLite's FTS5 table, its shadow tables and what is
+    # indexed, PostgreSQL's expression index) are not in the models: autogenerate must not propose dropping them.
+    hand_made = (name or "").startswith(("ticket_fts", "ix_ticket_search", "ticket_search_state"))
     return not (hand_made and reflected and compare_to is None)
 
 

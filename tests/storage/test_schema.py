@@ -12,8 +12,8 @@ from sqlmodel import SQLModel
 
 import storage.models  # noqa: F401  (the tables the metadata holds)
 
-# Made by raw DDL in a migration and unknown to the models: the full-text search of tickets (0003).
-SEARCH_OBJECTS = ("ticket_fts", "ix_ticket_search")
+# Made by raw DDL in a migration and unknown to the models: the full-text search of tickets (0003, 0008).
+SEARCH_OBJECTS = ("ticket_fts", "ix_ticket_search", "ticket_search_state")
 
 
 def _unexplained(diff: list[Any]) -> list[Any]:

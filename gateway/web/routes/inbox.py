@@ -102,6 +102,8 @@ async def inbox(
         }.items()
         if v
     }
+    if filters.query.strip():
+        await ctx.db.catch_up_search()  # a ticket made a second ago is found too
     async with ctx.db.read() as session:
         page = await list_inbox(
             session=session, filters=filters, after=Cursor.decode(after), limit=ctx.settings.web.page_size
