@@ -215,8 +215,25 @@ async def one_run(k: int, args: argparse.Namespace, base_id: str, root: Path) ->
     service["e2e_ratio"] = round(service["e2e_msgs_per_s"] / bare["msgs_per_s"], 3)
     minimal["e2e_ratio"] = round(minimal["e2e_msgs_per_s"] / bare["msgs_per_s"], 3)
     service["e2e_of_minimal"] = round(service["e2e_msgs_per_s"] / minimal["e2e_msgs_per_s"], 3)
+    service |= cpu_bound(service, bare["msgs_per_s"])
     return {"run": k, "mean_message_bytes": round(sum(len(m.data) for m in mails) / len(mails)),
             "bare": bare, "minimal": minimal, "service": service}  # fmt: skip
+
+
+def cpu_bound(service: dict[str, Any], bare_msgs_per_s: float) -> dict[str, float]:
+    """What the machine's cores allow at this run's CPU per message, every process counted (the service and its
+    children, the sink, the load generator): the rate if every core were busy, and the CPU a message could use in
+    all at the target rate. Above the first, no scheduling or overlap helps: only less work per message does."""
+    cores = os.cpu_count() or 1
+    total_ms = sum(service[k] for k in ("service_cpu_ms_per_msg", "child_processes_cpu_ms_per_msg",
+                                        "sink_cpu_ms_per_msg", "client_cpu_ms_per_msg"))  # fmt: skip
+    ceiling = cores * 1000 / total_ms if total_ms else 0.0
+    return {
+        "total_cpu_ms_per_msg": round(total_ms, 3),
+        "cpu_ceiling_msgs_per_s": round(ceiling, 1),
+        "cpu_ceiling_ratio": round(ceiling / bare_msgs_per_s, 3),
+        "total_cpu_ms_per_msg_at_target": round(cores * 1000 / (TARGET_E2E_RATIO * bare_msgs_per_s), 3),
+    }
 
 
 def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -261,6 +278,11 @@ def print_table(args: argparse.Namespace, runs: list[dict[str, Any]], summary: d
         f"  CPU per message         service {fig('service', 'service_cpu_ms_per_msg')} ms "
         f"+ child processes (parse, send) {fig('service', 'child_processes_cpu_ms_per_msg')} ms, "
         f"sink {fig('service', 'sink_cpu_ms_per_msg')} ms, client {fig('service', 'client_cpu_ms_per_msg')} ms"
+    )
+    print(
+        f"  all cores busy          {fig('service', 'cpu_ceiling_msgs_per_s')} msg/s "
+        f"({fig('service', 'cpu_ceiling_ratio')}x) at {fig('service', 'total_cpu_ms_per_msg')} ms CPU a message "
+        f"in all; {TARGET_E2E_RATIO}x would allow {fig('service', 'total_cpu_ms_per_msg_at_target')} ms"
     )
     ratio = summary["service"]["e2e_ratio"]["median"]
     p99 = summary["service"]["e2e_p99_ms"]["median"]

@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+import pytest
+
 from parsers.email import parse_email
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
@@ -90,6 +92,14 @@ def test_short_run_gets_every_reply_back_and_reports_ratios(tmp_path: Path) -> N
     assert minimal["missing_replies"] == 0 and minimal["errors"] == 0
     assert minimal["e2e_ratio"] > 0 and minimal["server_cpu_ms_per_msg"] > 0
     assert service["e2e_of_minimal"] == round(service["e2e_msgs_per_s"] / minimal["e2e_msgs_per_s"], 3)
+    parts = ("service_cpu_ms_per_msg", "child_processes_cpu_ms_per_msg", "sink_cpu_ms_per_msg", "client_cpu_ms_per_msg")
+    assert service["total_cpu_ms_per_msg"] == pytest.approx(sum(service[k] for k in parts), abs=0.002)
+    cores = report["cpus"]
+    assert service["cpu_ceiling_msgs_per_s"] == pytest.approx(cores * 1000 / service["total_cpu_ms_per_msg"], rel=0.01)
+    at_target = cores * 1000 / (0.25 * run["bare"]["msgs_per_s"])
+    assert service["total_cpu_ms_per_msg_at_target"] == pytest.approx(at_target, rel=0.01)
+    assert re.search(r"all cores busy\s+[\d.]+ msg/s \([\d.]+x\) at [\d.]+ ms CPU a message in all; "
+                     r"0.25x would allow [\d.]+ ms", table), table  # fmt: skip
 
 
 def test_several_instances_need_postgresql() -> None:
