@@ -260,6 +260,18 @@ def process_cpu_seconds(pid: int) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def machine_cpu_ticks() -> tuple[int, int]:
+    """(idle, total) clock ticks of all the machine's cores so far (Linux /proc/stat): idle includes I/O wait."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
+    return fields[3] + fields[4], sum(fields)
+
+
+def idle_share(before: tuple[int, int], after: tuple[int, int]) -> float:
+    """The share of the machine's CPU time that was idle between two `machine_cpu_ticks`."""
+    total = after[1] - before[1]
+    return (after[0] - before[0]) / total if total else 0.0
+
+
 def child_pids(pid: int) -> list[int]:
     """The processes `pid` started (the service's parse and sending processes)."""
     found: list[int] = []
