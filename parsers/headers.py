@@ -22,6 +22,14 @@ _Q_ESCAPE = re.compile(rb"=([0-9A-Fa-f]{2})")
 _ANGLE_ID = re.compile(r"<([^<>\s]{1,998})>")
 _BARE_ID = re.compile(r"[^\s<>,;()\"]{1,998}@[^\s<>,;()\"]{1,998}")
 _ZONE_AFTER_TIME = re.compile(r"\d:\d\d(?::\d\d)?(?:\.\d+)?\s*(?:[-+]\d{2,4}|\(?[A-Za-z]{1,5}\b)")
+# One address as mail apps write it: `Name <local@domain>`, `"Name" <local@domain>` or a bare `local@domain`, with
+# a name of plain words and a dot-atom address. Read without the stdlib's general parser (about 15 µs a header);
+# anything else (groups, comments, several addresses, encoded words outside quotes) still goes through it.
+_DOT_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+_PLAIN_ADDRESS = re.compile(
+    rf"""[ \t]*(?:(?:"([^"\\\r\n]*)"|([A-Za-z0-9]+(?: [A-Za-z0-9]+)*))[ \t]*<({_DOT_ATOM}@{_DOT_ATOM})>"""
+    rf"""|({_DOT_ATOM}@{_DOT_ATOM}))[ \t]*"""
+)
 _MAX_HEADER_CHARS = 16_384  # a longer header value is cut: nothing legitimate needs more, and regexes stay fast
 
 
@@ -89,6 +97,16 @@ def parse_addresses(value: str | None) -> list[tuple[str, str]]:
     if not value:
         return []
     text = _FOLD.sub("", unescape_raw(str(value)))
+    plain = _PLAIN_ADDRESS.fullmatch(text)
+    if plain is not None:
+        quoted, words, bracketed, bare = plain.groups()
+        if not (bare or bracketed).startswith("=?"):
+            return [(decode_words(quoted if quoted is not None else words or ""), (bare or bracketed).lower())]
+    return read_addresses(text)
+
+
+def read_addresses(text: str) -> list[tuple[str, str]]:
+    """`parse_addresses` of an unfolded header by the stdlib's general parser, whatever its form."""
     pairs: list[tuple[str, str]] = []
     for name, addr in getaddresses([text]):
         addr = addr.strip().strip("<>").lower()

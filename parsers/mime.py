@@ -18,7 +18,27 @@ MAX_DEPTH = 30
 _META_CHARSET = re.compile(rb"<meta[^>]{0,200}?charset\s*=\s*[\"']?\s*([\w.:-]{1,40})", re.IGNORECASE)
 
 
+# What these helpers read of a part, kept on the part: the stdlib scans every header of the part on each call, and
+# one message asks for its parts' types and parameters a dozen times. Parts are read, never changed, once parsed.
+_MEMO = "_inbox311_mime"
+
+
+def _memo(part: Message) -> dict[str, object]:
+    memo: dict[str, object] | None = part.__dict__.get(_MEMO)
+    if memo is None:
+        memo = part.__dict__[_MEMO] = {}
+    return memo
+
+
 def content_type(part: Message) -> str:
+    memo = _memo(part)
+    known = memo.get("")
+    if known is None:
+        known = memo[""] = _read_content_type(part)
+    return str(known)
+
+
+def _read_content_type(part: Message) -> str:
     try:
         value = part.get_content_type().lower()
     except Exception:  # the stdlib raises assorted errors on damaged parameters
@@ -26,12 +46,27 @@ def content_type(part: Message) -> str:
     return value if value.count("/") == 1 else "application/octet-stream"
 
 
+def _params(part: Message, header: str) -> list[tuple[str, object]]:
+    """A header's parameters, unquoted, names lower-cased ([] when the header is missing or unreadable)."""
+    memo = _memo(part)
+    known = memo.get(header)
+    if known is None:
+        try:
+            found = part.get_params(header=header) or []
+        except Exception:
+            found = []
+        known = memo[header] = [(str(key).lower(), value) for key, value in found]
+    return known  # type: ignore[return-value]
+
+
 def param(part: Message, name: str, header: str = "content-type") -> str | None:
     """A header parameter, RFC 2231 continuations and charsets joined, RFC 2047 words decoded (Outlook uses them)."""
-    try:
-        value = part.get_param(name, header=header)
-    except Exception:
-        return None
+    wanted = name.lower()
+    return decode_param(next((value for key, value in _params(part, header) if key == wanted), None))
+
+
+def decode_param(value: object) -> str | None:
+    """A parameter's value as `Message.get_param` gives it -> text."""
     if value is None:
         return None
     if isinstance(value, tuple):
