@@ -137,6 +137,12 @@ def _repair_header_block(data: bytes) -> tuple[bytes, list[str]]:
         defects.append("mbox-from-line")
     if _FIELD_LINE.match(head) and not _NOT_A_HEADER_LINE_AFTER_FIRST.search(head):
         return data, defects  # every line a field or its continuation: nothing to drop
+    return drop_damaged_lines(data, head, defects)
+
+
+def drop_damaged_lines(data: bytes, head: bytes, defects: list[str]) -> tuple[bytes, list[str]]:
+    """`data` without the lines of its header block `head` that come before the last field and are neither a field
+    nor a continuation (none when no line is a field: then it is no header block at all)."""
     lines = head.split(b"\n")
     good = [bool(_FIELD_LINE.match(line)) or (index > 0 and line[:1] in b" \t") for index, line in enumerate(lines)]
     if all(good) or not any(good):

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 import parsers.headers as headers
 from parsers import mime
-from parsers.email import _FIELD_LINE, _OBSOLETE_FIELD, _header_end, _repair_header_block
+from parsers.email import _OBSOLETE_FIELD, _header_end, _repair_header_block, drop_damaged_lines
 from tests.parsers.email_fixtures import all_message_files
 
 ADDRESS_HEADERS = ("from", "to", "cc", "reply-to", "sender", "delivered-to", "x-original-to")
@@ -116,7 +116,7 @@ def test_plain_addresses_skip_the_general_reader(monkeypatch: pytest.MonkeyPatch
 
 
 def _repair_by_lines(data: bytes) -> tuple[bytes, list[str]]:
-    """The header repair as specified, line by line: the reference for the fast checks."""
+    """The header repair without its fast checks: every block read line by line, the reference for those checks."""
     end = re.search(rb"\r?\n\r?\n", data)
     head = data[: end.start()] if end else data[:262_144]
     defects: list[str] = []
@@ -126,16 +126,9 @@ def _repair_by_lines(data: bytes) -> tuple[bytes, list[str]]:
         defects.append("obsolete-field-syntax")
     lines = head.split(b"\n")
     if lines[0].startswith(b"From ") and len(lines) > 1:
-        lines = lines[1:]
-        data, head = b"\n".join(lines) + data[len(head) :], b"\n".join(lines)
+        data, head = b"\n".join(lines[1:]) + data[len(head) :], b"\n".join(lines[1:])
         defects.append("mbox-from-line")
-    good = [bool(_FIELD_LINE.match(line)) or (index > 0 and line[:1] in b" \t") for index, line in enumerate(lines)]
-    if all(good) or not any(good):
-        return data, defects
-    last_good = max(index for index, ok in enumerate(good) if ok)
-    kept = [line for index, line in enumerate(lines) if good[index] or index > last_good]
-    defects.append("damaged-header-lines")
-    return b"\n".join(kept) + data[len(head) :], defects
+    return drop_damaged_lines(data, head, defects)
 
 
 HEADER_LINES = [
