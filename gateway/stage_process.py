@@ -23,6 +23,7 @@ from gateway.child_process import ChildLost, SpawnedChild
 from gateway.heap import settle_heap
 from gateway.pipeline import PipelineOutcome, Stage, StageContext, WorkItem
 from gateway.settings import Settings
+from gateway.stages.classify import classify_ahead
 from gateway.stages.parse import ENRICHERS
 from parsers.types import Channel
 from storage.models import RawState
@@ -82,6 +83,17 @@ def prepare_in_child(item: WorkItem, stages: Sequence[Stage], ctx: StageContext)
     return prepared
 
 
+def prepare_batch_in_child(batch: Sequence[WorkItem], stages: Sequence[Stage], ctx: StageContext) -> list[Prepared]:
+    """`prepare_in_child` of each message, with the category of all of them found in one pass of the model between
+    the stages before `classify` and `classify` itself (which then keeps what was found)."""
+    if not stages or stages[-1].name != "classify":
+        return [prepare_in_child(item, stages, ctx) for item in batch]
+    *reading, classify = stages
+    read = [prepare_in_child(item, reading, ctx) for item in batch]
+    classify_ahead([p.item for p in read if p.item is not None], ctx)
+    return [p if p.item is None else prepare_in_child(p.item, [classify], ctx) for p in read]
+
+
 def _child_main(conn: Connection, settings: Settings) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group; the service stops us
     from gateway.services import build_services
@@ -96,7 +108,7 @@ def _child_main(conn: Connection, settings: Settings) -> None:
             batch: list[WorkItem] = conn.recv()
         except (EOFError, OSError):  # the service went away
             return
-        conn.send([prepare_in_child(item, stages, ctx) for item in batch])
+        conn.send(prepare_batch_in_child(batch, stages, ctx))
 
 
 # ---- the service's side -----------------------------------------------------------------------------------------
