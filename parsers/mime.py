@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from email.message import Message
 
 from parsers.charsets import decode_bytes
@@ -23,19 +24,24 @@ _META_CHARSET = re.compile(rb"<meta[^>]{0,200}?charset\s*=\s*[\"']?\s*([\w.:-]{1
 _MEMO = "_inbox311_mime"
 
 
-def _memo(part: Message) -> dict[str, object]:
-    memo: dict[str, object] | None = part.__dict__.get(_MEMO)
-    if memo is None:
-        memo = part.__dict__[_MEMO] = {}
-    return memo
+@dataclass(slots=True)
+class _Read:
+    content_type: str | None = None
+    params: dict[str, list[tuple[str, object]]] = field(default_factory=dict)  # by header name
+
+
+def _read(part: Message) -> _Read:
+    read: _Read | None = part.__dict__.get(_MEMO)
+    if read is None:
+        read = part.__dict__[_MEMO] = _Read()
+    return read
 
 
 def content_type(part: Message) -> str:
-    memo = _memo(part)
-    known = memo.get("")
-    if known is None:
-        known = memo[""] = _read_content_type(part)
-    return str(known)
+    read = _read(part)
+    if read.content_type is None:
+        read.content_type = _read_content_type(part)
+    return read.content_type
 
 
 def _read_content_type(part: Message) -> str:
@@ -48,15 +54,15 @@ def _read_content_type(part: Message) -> str:
 
 def _params(part: Message, header: str) -> list[tuple[str, object]]:
     """A header's parameters, unquoted, names lower-cased ([] when the header is missing or unreadable)."""
-    memo = _memo(part)
-    known = memo.get(header)
+    read = _read(part)
+    known = read.params.get(header)
     if known is None:
         try:
             found = part.get_params(header=header) or []
         except Exception:
             found = []
-        known = memo[header] = [(str(key).lower(), value) for key, value in found]
-    return known  # type: ignore[return-value]
+        known = read.params[header] = [(str(key).lower(), value) for key, value in found]
+    return known
 
 
 def param(part: Message, name: str, header: str = "content-type") -> str | None:
