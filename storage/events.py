@@ -17,10 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from storage.models import Event, utcnow
+from storage.sqlite_direct import prepared, run_direct
+from storage.sqlite_session import InlineSession
 
 _KEPT = "inbox311.kept_events"
 _EVENTS = Event.__table__
-_ADD_EVENT = insert(_EVENTS)  # Core, built once: ORM objects for events cost more than the rows
+_ADD_EVENT = prepared(insert(_EVENTS))  # Core, built once: ORM objects for events cost more than the rows
 
 
 def keep_events(session: AsyncSession) -> None:
@@ -49,8 +51,13 @@ def _take_kept(session: AsyncSession | Session) -> list[dict[str, Any]]:
 
 async def write_kept_events(session: AsyncSession) -> None:
     kept = _take_kept(session)
-    if kept:
-        await session.execute(_ADD_EVENT, kept)
+    if not kept:
+        return
+    if isinstance(session, InlineSession):  # SQLite: on the cursor, one executemany (storage/sqlite_direct.py)
+        written = run_direct(session.driver_connection(), _ADD_EVENT, kept, session.bind.dialect)
+        if written is not None:
+            return
+    await session.execute(_ADD_EVENT, kept)
 
 
 async def add_event(

@@ -18,6 +18,7 @@ import sqlite3
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
 from functools import partial
 from typing import Any, TypeVar
 
@@ -25,6 +26,7 @@ from sqlalchemy import Executable
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import MultipleResultsFound, NoResultFound
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlmodel.sql.sqltypes import UTCDateTime
 
 S = TypeVar("S", bound=Executable)
 Convert = Callable[[Any], Any] | None
@@ -57,10 +59,14 @@ class Plan:
 
     def parameters(self, params: Mapping[str, Any]) -> tuple[Any, ...]:
         """The value of each "?" for a call with `params`, converted for SQLite."""
-        return tuple(
-            what if kind == FIXED else _convert(convert, params[what] if kind == GIVEN else what())
-            for kind, what, convert in self.sources
-        )
+        values = []
+        for kind, what, convert in self.sources:  # (a loop with the conversion inline: a dozen "?"s a statement)
+            if kind != FIXED:
+                what = params[what] if kind == GIVEN else what()
+                if convert is not None:
+                    what = convert(what)
+            values.append(what)
+        return tuple(values)
 
 
 def plan_of(statement: Executable, params: Mapping[str, Any], dialect: Dialect) -> Plan | None:
@@ -81,7 +87,7 @@ def plan_of(statement: Executable, params: Mapping[str, Any], dialect: Dialect) 
     processors = {**compiled._bind_processors, **expanded.processors}  # the second: those of expanded IN lists
     sources: list[tuple[int, Any, Convert]] = []
     for name in expanded.positiontup or ():
-        convert = processors.get(name)
+        convert = _faster(compiled, name, processors.get(name))
         if name in params:
             sources.append((GIVEN, name, convert))
         elif name in defaults:
@@ -97,6 +103,34 @@ def plan_of(statement: Executable, params: Mapping[str, Any], dialect: Dialect) 
     results = tuple(column[3]._cached_result_processor(dialect, None) for column in columns)
     row = namedtuple("Row", [column[0] for column in columns], rename=True) if columns else None  # type: ignore[misc]
     return Plan(expanded.statement, tuple(sources), results, row)
+
+
+def utc_text(value: datetime | None) -> str | None:
+    """An aware datetime as SQLite's DATETIME stores it, in UTC ("2026-05-01 12:00:00.000000"): what the engine's
+    conversion of `UTCDateTime` gives (see `_faster`), in a third of its time; a dozen are bound a message."""
+    if value is None:
+        return None
+    if value.tzinfo is not UTC:
+        if value.utcoffset() is None:
+            raise ValueError("Datetime values must have timezone information")  # as UTCDateTime says it
+        value = value.astimezone(UTC)
+    return value.isoformat(" ", "microseconds")[:-6]  # less the "+00:00"
+
+
+_UTC_SAMPLES = (
+    datetime(2026, 5, 1, 12, 30, 5, 123456, tzinfo=UTC),
+    datetime(2026, 5, 1, 8, 0, tzinfo=timezone(timedelta(hours=-4))),
+    datetime(999, 1, 2, tzinfo=UTC),
+)
+
+
+def _faster(compiled: SQLCompiler, name: str, convert: Convert) -> Convert:
+    """`utc_text` in place of the engine's conversion of an aware datetime, once it gives the same text for the
+    samples (the storage format is the dialect's to set); any other conversion as it is."""
+    bind = compiled.binds.get(name)
+    if convert is None or bind is None or not isinstance(bind.type, UTCDateTime):
+        return convert
+    return utc_text if all(convert(v) == utc_text(v) for v in _UTC_SAMPLES) else convert
 
 
 def _column_defaults(compiled: SQLCompiler) -> dict[str, Any] | None:
@@ -183,7 +217,3 @@ def run_direct(
     make, results = plan.row._make, plan.results  # type: ignore[attr-defined]
     rows = [make([f(v) if f else v for f, v in zip(results, raw, strict=True)]) for raw in cursor.fetchall()]
     return DirectResult(rows, cursor.rowcount)
-
-
-def _convert(convert: Convert, value: Any) -> Any:
-    return convert(value) if convert else value

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import gc
+import random
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from sqlalchemy import Executable, bindparam, insert, select
+from sqlalchemy import Executable, bindparam, event, insert, inspect, select
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import MultipleResultsFound, NoResultFound
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel.sql.sqltypes import UTCDateTime
 
 from storage.core import execute_core
 from storage.db import Database, _insert_with_id
@@ -16,7 +20,7 @@ from storage.duplicates import _candidates_query
 from storage.models import Contact, Message, Outbox, RawInbound, RawState, Ticket, TicketStatus
 from storage.raw import NewRaw, claim_pending, settle_done, store_raw_batch
 from storage.replies import _COUNT_REPLY
-from storage.sqlite_direct import DirectResult, is_prepared, plan_of, prepared, run_direct
+from storage.sqlite_direct import DirectResult, is_prepared, plan_of, prepared, run_direct, utc_text
 from storage.tickets import _NEXT_NUMBER, _touch_statement, create_ticket, get_or_create_contact
 
 
@@ -65,6 +69,25 @@ async def test_an_insert_gets_the_column_defaults_the_engine_would_fill_in(sqlit
     assert by_cursor.kind == "message" and by_cursor.subject == ""
     assert by_cursor.created_at.tzinfo is not None  # the callable default, stored as the engine stores it
     assert abs(by_cursor.created_at - before) < timedelta(seconds=5)
+
+
+def test_an_aware_datetime_is_bound_as_the_engine_binds_it() -> None:
+    """The direct path's own conversion of `UTCDateTime` (`utc_text`) against the engine's, on dates of every kind;
+    a plan uses it for such a parameter, and a naive datetime is refused as the engine refuses it."""
+    dialect = sqlite.dialect()
+    engines = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
+    assert engines is not None
+    chance = random.Random(311)
+    for _ in range(2000):
+        moment = datetime(2, 1, 1, tzinfo=UTC) + timedelta(microseconds=chance.randrange(310_000_000_000_000_000))
+        offset = timezone(timedelta(minutes=chance.randrange(-23 * 60, 23 * 60)))
+        for value in (moment, moment.replace(microsecond=0), moment.astimezone(offset)):
+            assert utc_text(value) == engines(value)
+    assert utc_text(None) is None and engines(None) is None
+    with pytest.raises(ValueError):
+        utc_text(datetime(2026, 5, 1))
+    plan = plan_of(select(Ticket.id).where(Ticket.created_at >= bindparam("since")), {"since": 0}, dialect)
+    assert plan is not None and [convert for _, _, convert in plan.sources] == [utc_text]
 
 
 async def test_a_json_column_is_converted_both_ways(sqlite_db: Database) -> None:
@@ -169,3 +192,29 @@ async def test_a_row_read_again_is_the_object_the_session_holds(db: Database) ->
     async with db.read() as session:
         stored = await session.get(Contact, first.id)
         assert stored is not None and stored.bounced
+
+
+async def test_an_inserted_or_claimed_row_is_held_by_the_session_and_written_when_changed(db: Database) -> None:
+    """On both databases: an object made of an inserted or claimed row stays in the session when nothing else
+    holds it (no second SELECT for it), is persistent, and a change to it is flushed with the transaction."""
+    loads: list[object] = []
+    async with db.write() as session:
+        event.listen(session.sync_session, "do_orm_execute", loads.append)
+        ticket = await create_ticket(session=session, prefix="SR", status="new", channel="email", summary="x")
+        ticket_id = ticket.id
+        assert inspect(ticket).persistent and ticket in session
+        del ticket
+        gc.collect()
+        again = await session.get(Ticket, ticket_id)
+        assert again is not None and loads == []  # the held object: the identity map alone holds it weakly
+        again.summary = "changed"
+        raw = NewRaw(channel="email", source="t", idempotency_key="k", raw=b"x")
+        await store_raw_batch(session=session, items=[raw])
+        raw_id = (await claim_pending(session=session, owner="me", limit=1, lease=timedelta(minutes=1)))[0].id
+        loads.clear()  # (storing and claiming may run through the session)
+        gc.collect()
+        claimed = await session.get(RawInbound, raw_id)
+        assert claimed is not None and claimed.state == RawState.PROCESSING and loads == []
+    async with db.read() as session:
+        stored = await session.get(Ticket, ticket_id)
+        assert stored is not None and stored.summary == "changed"
