@@ -97,8 +97,9 @@ def _trace_headers(i: int, provider: str, when: datetime, domain: str) -> str:
     return "\r\n".join(lines) + "\r\n"
 
 
-def _report_part(n: int, report: Report, domain: str) -> tuple[str, bytes]:
-    """The part of a mail that depends only on the report: (signer's name, Subject/To/MIME headers and body)."""
+def _report_part(n: int, report: Report, domain: str) -> tuple[str, bytes, bytes]:
+    """The part of a mail that depends only on the report: (signer's name, Subject/To/MIME headers and body, the
+    multipart's boundary)."""
     rng = random.Random(n)
     name = f"{rng.choice(_FIRST).title()} {rng.choice(_LAST).title()}"
     text = f"Hello,\n\n{report.text}\n\nLocation: {report.address}\n\nThank you,\n{name}\n\nSent from my phone\n"
@@ -116,7 +117,7 @@ def _report_part(n: int, report: Report, domain: str) -> tuple[str, bytes]:
     msg["To"] = formataddr(("City 311", f"reports@{domain}"))
     msg.set_content(text)
     msg.add_alternative(html, subtype="html")
-    return name, msg.as_bytes()
+    return name, msg.as_bytes(), msg.get_boundary("").encode()
 
 
 def build_mails(count: int, *, run_id: str, domain: str) -> list[OutgoingMail]:
@@ -127,7 +128,10 @@ def build_mails(count: int, *, run_id: str, domain: str) -> list[OutgoingMail]:
     when = datetime.now(UTC).replace(microsecond=0)
     mails = []
     for i in range(count):
-        name, part = parts[i % len(parts)]
+        name, part, boundary = parts[i % len(parts)]
+        # A new boundary for every mail, as mail programs make them (the reports repeat after a few hundred mails;
+        # a parser that compiles something per boundary must not find it cached).
+        part = part.replace(boundary, b"===============%019d==" % random.Random(f"{run_id}-{i}").getrandbits(60))
         provider = _PROVIDERS[i % len(_PROVIDERS)]
         sender = f"{name.lower().replace(' ', '.')}{i}@{provider}"
         message_id = f"bench-{run_id}-{i}@{provider}"

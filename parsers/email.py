@@ -13,7 +13,7 @@ from email import message_from_bytes
 from email.message import Message
 from email.policy import compat32
 
-from parsers import mime
+from parsers import boundaries, mime
 from parsers.attachments import AttachmentLimits
 from parsers.auth import parse_authentication_results
 from parsers.autoreply import AUTOREPLY_HEADERS, detect_auto_submitted
@@ -60,6 +60,7 @@ _FEEDBACK_FIELD = re.compile(r"^Feedback-Type:\s*(?:abuse|fraud|virus|other|not-
 _DEFECT_NAME = re.compile(r"(?<!^)(?=[A-Z])")
 _MAX_DEFECTS = 40
 _DEFAULT_LIMITS = AttachmentLimits()
+boundaries.install()  # every multipart's boundary found without a regular expression compiled for it
 
 
 class EmailParseError(Exception):

@@ -34,12 +34,21 @@ def _load_bench() -> ModuleType:
     return _load("bench_ingest_smtp", "ingest_smtp.py")
 
 
+def _boundary(data: bytes) -> bytes:
+    found = re.search(rb'boundary="([^"]+)"', data)
+    assert found is not None
+    return found.group(1)
+
+
 def test_bench_mails_are_4kb_reports_from_distinct_residents() -> None:
     common = _load_common()
     mails = common.build_mails(60, run_id="t", domain="city.example")
     sizes = [len(m.data) for m in mails]
     assert 3500 <= sum(sizes) / len(sizes) <= 4500
     assert len({m.message_id for m in mails}) == len({m.sender for m in mails}) == 60
+    boundaries = [_boundary(m.data) for m in mails]
+    assert len(set(boundaries)) == 60  # a new one in every mail, as mail programs make them
+    assert all(m.data.count(b"--" + b) == 3 for m, b in zip(mails, boundaries, strict=True))  # two parts and the end
     parsed = parse_email(mails[7].data)
     assert parsed.message_id == mails[7].message_id
     assert parsed.sender == mails[7].sender
