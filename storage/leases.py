@@ -12,8 +12,10 @@ import functools
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Executable, bindparam, select, update
+from sqlalchemy import ColumnElement, Executable, bindparam, select, union, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import BooleanClauseList
 
 from storage.core import execute_core
 from storage.db import as_loaded
@@ -24,9 +26,21 @@ Row = TypeVar("Row")
 
 @functools.cache
 def _sqlite_claim(model: Any, claimable: ColumnElement[bool]) -> Executable:
-    """The claim of `model`'s rows matching `claimable`, a condition built once per queue (held by identity here)."""
+    """The claim of `model`'s rows matching `claimable`, a condition built once per queue (held by identity here).
+
+    A condition of alternatives ("pending, or held past its lease") is asked as a UNION of each alternative's oldest
+    `limit` rows: each then reads its index (state, id) in order and stops after `limit` rows. Asked as one OR,
+    SQLite reads every row of every alternative and sorts them all, which a backlog (an import of a big mbox, a
+    pipeline stopped for an hour) makes milliseconds a claim: 5 ms at 30,000 waiting rows, against 0.03 ms."""
     table = model.__table__
-    oldest = select(table.c.id).where(claimable).order_by(table.c.id).limit(bindparam("limit")).scalar_subquery()
+    limit = bindparam("limit")
+    alternatives = list(claimable.clauses) if _is_or(claimable) else [claimable]
+    if len(alternatives) > 1:
+        each = [select(table.c.id).where(a).order_by(table.c.id).limit(limit).subquery() for a in alternatives]
+        either = union(*(select(part.c.id) for part in each)).subquery()
+        oldest = select(either.c.id).order_by(either.c.id).limit(limit).scalar_subquery()
+    else:
+        oldest = select(table.c.id).where(claimable).order_by(table.c.id).limit(limit).scalar_subquery()
     return prepared(
         update(table)
         .where(table.c.id.in_(oldest))
@@ -38,6 +52,10 @@ def _sqlite_claim(model: Any, claimable: ColumnElement[bool]) -> Executable:
         )
         .returning(*table.c)
     )
+
+
+def _is_or(condition: ColumnElement[bool]) -> bool:
+    return isinstance(condition, BooleanClauseList) and condition.operator is operators.or_
 
 
 async def claim_rows(
