@@ -1,21 +1,27 @@
-"""Leasing queue rows to one worker: pick the claimable ones oldest first, mark them held until a deadline.
+"""Leasing queue rows to one worker: pick the claimable ones in the order they became due, mark them held until a
+deadline.
 
 The raw inbox and the outbox are both such queues. A row whose holder died is claimable again once its lease runs
 out; on PostgreSQL `FOR UPDATE SKIP LOCKED` lets several instances claim side by side without waiting on each other.
-On SQLite, where this process is the only writer while it claims, one `UPDATE .. WHERE id IN (the oldest claimable)
+On SQLite, where this process is the only writer while it claims, one `UPDATE .. WHERE id IN (the first claimable)
 RETURNING` row of every column does it, built once per queue and run on the cursor (storage/sqlite_direct.py).
+
+A queue says which rows are claimable as alternatives ("pending", "held past its lease"), each with the column
+that orders it. Each alternative is asked for its first `limit` rows on its own and the first of those are taken
+(a `UNION ALL`), so each reads its index in order and stops: asked as one `OR` ordered by id, the database reads
+every claimable row and sorts them all, and a backlog (an import of a big mbox, a relay down for an hour) made
+each claim slower the more there was to catch up on.
 """
 
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Executable, bindparam, select, union, update
+from sqlalchemy import ColumnElement, Executable, Subquery, bindparam, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql import operators
-from sqlalchemy.sql.elements import BooleanClauseList
 
 from storage.core import execute_core
 from storage.db import as_loaded
@@ -24,26 +30,36 @@ from storage.sqlite_direct import prepared
 Row = TypeVar("Row")
 
 
-@functools.cache
-def _sqlite_claim(model: Any, claimable: ColumnElement[bool]) -> Executable:
-    """The claim of `model`'s rows matching `claimable`, a condition built once per queue (held by identity here).
+@dataclass(frozen=True, eq=False)
+class Claimable:
+    """One alternative of a queue's claimable rows: a condition, and the column its rows are taken in order of
+    (with the id after it). Built once per queue; statements are cached by its identity."""
 
-    A condition of alternatives ("pending, or held past its lease") is asked as a UNION of each alternative's oldest
-    `limit` rows: each then reads its index (state, id) in order and stops after `limit` rows. Asked as one OR,
-    SQLite reads every row of every alternative and sorts them all, which a backlog (an import of a big mbox, a
-    pipeline stopped for an hour) makes milliseconds a claim: 5 ms at 30,000 waiting rows, against 0.03 ms."""
+    condition: ColumnElement[bool]
+    due: ColumnElement[Any]
+
+
+def _first(model: Any, ways: tuple[Claimable, ...], *, for_update: bool) -> Subquery:
+    """The ids of the first `limit` claimable rows, with their due values, as one subquery."""
     table = model.__table__
     limit = bindparam("limit")
-    alternatives = list(claimable.clauses) if _is_or(claimable) else [claimable]
-    if len(alternatives) > 1:
-        each = [select(table.c.id).where(a).order_by(table.c.id).limit(limit).subquery() for a in alternatives]
-        either = union(*(select(part.c.id) for part in each)).subquery()
-        oldest = select(either.c.id).order_by(either.c.id).limit(limit).scalar_subquery()
-    else:
-        oldest = select(table.c.id).where(claimable).order_by(table.c.id).limit(limit).scalar_subquery()
+    each = []
+    for way in ways:
+        part = select(table.c.id, way.due.label("due")).where(way.condition).order_by(way.due, table.c.id).limit(limit)
+        if for_update:
+            part = part.with_for_update(skip_locked=True)
+        each.append(select(part.subquery()))  # a subquery each: PostgreSQL locks inside a FROM, not in a UNION
+    either = union_all(*each).subquery() if len(each) > 1 else each[0].subquery()
+    return select(either.c.id).order_by(either.c.due, either.c.id).limit(limit).subquery()
+
+
+@functools.cache
+def _sqlite_claim(model: Any, ways: tuple[Claimable, ...]) -> Executable:
+    table = model.__table__
+    first = _first(model, ways, for_update=False)
     return prepared(
         update(table)
-        .where(table.c.id.in_(oldest))
+        .where(table.c.id.in_(select(first.c.id).scalar_subquery()))
         .values(
             state=bindparam("held_state"),
             lease_owner=bindparam("owner"),
@@ -54,31 +70,35 @@ def _sqlite_claim(model: Any, claimable: ColumnElement[bool]) -> Executable:
     )
 
 
-def _is_or(condition: ColumnElement[bool]) -> bool:
-    return isinstance(condition, BooleanClauseList) and condition.operator is operators.or_
+@functools.cache
+def _pg_pick(model: Any, ways: tuple[Claimable, ...]) -> Executable:
+    # An alternative's rows beyond the first `limit` of all stay locked until the claim commits, a moment later;
+    # another instance's claim meanwhile skips them and takes the next.
+    first = _first(model, ways, for_update=True)
+    return select(first.c.id)
 
 
 async def claim_rows(
     *,
     session: AsyncSession,
     model: type[Row],
-    claimable: ColumnElement[bool],
+    claimable: tuple[Claimable, ...],
     params: dict[str, Any],
     held_state: str,
     owner: str,
     limit: int,
     lease_until: datetime,
 ) -> list[Row]:
-    """Lease up to `limit` rows of `model` matching `claimable` (a condition built once, its values bound from
-    `params`) to `owner`: state `held_state`, attempts + 1. The rows come back oldest first."""
+    """Lease to `owner` the first `limit` rows of `model` that are `claimable` (alternatives built once, their values
+    bound from `params`): state `held_state`, attempts + 1. They come back sorted by id."""
     table: Any = model  # the queue models share id, state, lease_owner, lease_until and attempts
+    values = {**params, "limit": limit}
     if session.bind.dialect.name == "sqlite":
         claim = _sqlite_claim(table, claimable)
-        values = {**params, "limit": limit, "held_state": held_state, "owner": owner, "lease_until": lease_until}
+        values |= {"held_state": held_state, "owner": owner, "lease_until": lease_until}
         claimed = (await execute_core(session, claim, values)).all()
         return sorted((as_loaded(session, model, row) for row in claimed), key=lambda r: r.id)  # type: ignore[attr-defined]
-    pick = select(table.id).where(claimable).order_by(table.id).limit(limit).with_for_update(skip_locked=True)
-    ids = list((await session.execute(pick, params)).scalars())
+    ids = list((await session.execute(_pg_pick(table, claimable), values)).scalars())
     if not ids:
         return []
     await session.execute(

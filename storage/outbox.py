@@ -6,12 +6,12 @@ import functools
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, func, or_, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.core import execute_core
 from storage.db import insert_returning, insert_row_id
-from storage.leases import claim_rows
+from storage.leases import Claimable, claim_rows
 from storage.models import Outbox, OutboxState, utcnow
 from storage.sqlite_direct import prepared
 
@@ -70,7 +70,7 @@ async def claim_due_outbox(
     lease: timedelta,
     now: datetime | None = None,
 ) -> list[Outbox]:
-    """Lease due rows (pending and due, or sending with an expired lease), oldest first."""
+    """Lease due rows (pending and due, or sending with an expired lease), those due longest first."""
     now = now or utcnow()
     return await claim_rows(
         session=session, model=Outbox, claimable=_due(tuple(channels)), params={"now": now},
@@ -79,13 +79,17 @@ async def claim_due_outbox(
 
 
 @functools.cache
-def _due(channels: tuple[str, ...]) -> ColumnElement[bool]:
-    """Due rows of these channels, built once per sender (storage/leases.py)."""
-    due = or_(
-        (Outbox.state == OutboxState.PENDING) & (Outbox.next_attempt_at <= bindparam("now")),
-        (Outbox.state == OutboxState.SENDING) & (Outbox.lease_until < bindparam("now")),
-    )
-    return due & Outbox.channel.in_(channels)
+def _due(channels: tuple[str, ...]) -> tuple[Claimable, ...]:
+    """Due rows of these channels, built once per sender (storage/leases.py), taken in the order they fell due:
+    pending ones by the time of their next attempt (the index on state and next attempt reads them in that order),
+    those held by a sender that died by the end of its lease."""
+    mine = Outbox.channel.in_(channels)
+    return (
+        Claimable((Outbox.state == OutboxState.PENDING) & (Outbox.next_attempt_at <= bindparam("now")) & mine,
+                  Outbox.next_attempt_at),
+        Claimable((Outbox.state == OutboxState.SENDING) & (Outbox.lease_until < bindparam("now")) & mine,
+                  Outbox.lease_until),
+    )  # fmt: skip
 
 
 _row = Outbox.__table__.c

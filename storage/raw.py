@@ -6,12 +6,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.core import execute_core
 from storage.db import DIALECTS, conflict_insert
-from storage.leases import claim_rows
+from storage.leases import Claimable, claim_rows
 from storage.models import RawInbound, RawState, utcnow
 from storage.sqlite_direct import prepared
 
@@ -106,9 +106,9 @@ async def claim_pending(
     )  # fmt: skip
 
 
-_CLAIMABLE = or_(  # built once (storage/leases.py)
-    RawInbound.state == RawState.PENDING,
-    (RawInbound.state == RawState.PROCESSING) & (RawInbound.lease_until < bindparam("now")),
+_CLAIMABLE = (  # built once (storage/leases.py); a raw row is taken in the order it arrived
+    Claimable(RawInbound.state == RawState.PENDING, RawInbound.id),
+    Claimable((RawInbound.state == RawState.PROCESSING) & (RawInbound.lease_until < bindparam("now")), RawInbound.id),
 )
 
 

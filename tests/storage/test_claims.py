@@ -1,12 +1,13 @@
-"""Claiming raw rows: the oldest claimable first (pending, or held past the lease), and on SQLite at a cost that
-does not grow with the backlog."""
+"""Claiming queue rows: raw rows oldest first (pending, or held past the lease), replies in the order they fell due,
+and on SQLite at a cost that does not grow with the backlog."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 from storage.db import Database
-from storage.models import RawState, utcnow
+from storage.models import OutboxState, RawState, utcnow
+from storage.outbox import claim_due_outbox, enqueue_outbox_row, mark_outbox_failed
 from storage.raw import NewRaw, claim_pending, store_raw_batch
 from storage.sqlite_session import InlineSession
 
@@ -55,4 +56,77 @@ async def _claim_steps(db: Database, backlog: int) -> int:
 async def test_a_claim_on_sqlite_costs_the_same_with_a_small_or_a_large_backlog(sqlite_db: Database) -> None:
     small = await _claim_steps(sqlite_db, 200)
     large = await _claim_steps(sqlite_db, 4000)  # 4,200 waiting: one OR of the two kinds read them all
+    assert large < small * 1.5 + 10, (small, large)
+
+
+async def _enqueue_replies(db: Database, count: int, channel: str = "email") -> list[int]:
+    async with db.write() as session:
+        return [
+            await enqueue_outbox_row(session=session, channel=channel, kind="ack", recipient="r@resident.example",
+                                     payload={"n": n})
+            for n in range(count)
+        ]  # fmt: skip
+
+
+async def test_replies_are_taken_in_the_order_they_fell_due(db: Database) -> None:
+    start = utcnow()
+    ids = await _enqueue_replies(db, 5)
+    [sms] = await _enqueue_replies(db, 1, channel="sms")
+    minutes = timedelta(minutes=5)
+    async with db.write() as session:  # a sender that dies holding the first until start + 11 s
+        dead = await claim_due_outbox(session=session, owner="dead", channels=("email",), limit=1,
+                                      lease=timedelta(seconds=10), now=start + timedelta(seconds=1))  # fmt: skip
+    async with db.write() as session:  # the second fails once and is tried again at start + 5 s
+        [failed] = await claim_due_outbox(session=session, owner="me", channels=("email",), limit=1, lease=minutes)
+        await mark_outbox_failed(session=session, outbox_id=failed.id, owner="me", error="421 try later",
+                                 retry_at=start + timedelta(seconds=5))  # fmt: skip
+    async with db.write() as session:
+        early = await claim_due_outbox(session=session, owner="me", channels=("email",), limit=9, lease=minutes,
+                                       now=start + timedelta(seconds=2))  # fmt: skip
+    async with db.write() as session:  # the three released again: back in the queue at their next attempt
+        for row in early:
+            await mark_outbox_failed(session=session, outbox_id=row.id, owner="me", error="421",
+                                     retry_at=row.next_attempt_at)  # fmt: skip
+    later = start + timedelta(seconds=20)
+    async with db.write() as session:
+        first = await claim_due_outbox(session=session, owner="me", channels=("email",), limit=4, lease=minutes,
+                                       now=later)  # fmt: skip
+        rest = await claim_due_outbox(session=session, owner="me", channels=("email",), limit=4, lease=minutes,
+                                      now=later)  # fmt: skip
+    assert [r.id for r in dead] == ids[:1] and failed.id == ids[1]
+    assert [r.id for r in early] == ids[2:]  # the retried one not due yet, the held one held, no SMS
+    assert [r.id for r in first] == ids[1:]  # due at start (three), at start + 5 s; then the lease of start + 11 s
+    assert [r.id for r in rest] == ids[:1] and rest[0].attempts == 2
+    assert all(r.state == OutboxState.SENDING and r.lease_owner == "me" for r in first + rest)
+    async with db.write() as session:
+        [taken_sms] = await claim_due_outbox(session=session, owner="me", channels=("sms",), limit=9, lease=minutes,
+                                             now=later)  # fmt: skip
+    assert taken_sms.id == sms
+
+
+async def _outbox_claim_steps(db: Database, backlog: int) -> int:
+    """As `_claim_steps`, for the outbox: `backlog` replies due, a tenth of them waiting for a retry later on."""
+    await _enqueue_replies(db, backlog)
+    async with db.write() as session:
+        failing = await claim_due_outbox(session=session, owner="me", channels=("email",), limit=backlog // 10,
+                                         lease=timedelta(minutes=5))  # fmt: skip
+        for row in failing:
+            await mark_outbox_failed(session=session, outbox_id=row.id, owner="me", error="421",
+                                     retry_at=utcnow() + timedelta(minutes=5))  # fmt: skip
+    steps: list[int] = []
+    async with db.write() as session:
+        assert isinstance(session, InlineSession)
+        session.driver_connection().set_progress_handler(lambda: steps.append(1) and 0, 100)
+        claimed = await claim_due_outbox(session=session, owner="me", channels=("email",), limit=32,
+                                         lease=timedelta(minutes=5))  # fmt: skip
+        session.driver_connection().set_progress_handler(None, 0)
+        claimed_ids = [r.id for r in claimed]
+        await session.rollback()
+    assert len(claimed_ids) == 32 and not set(claimed_ids) & {r.id for r in failing}
+    return len(steps)
+
+
+async def test_a_reply_claim_on_sqlite_costs_the_same_with_a_small_or_a_large_backlog(sqlite_db: Database) -> None:
+    small = await _outbox_claim_steps(sqlite_db, 200)
+    large = await _outbox_claim_steps(sqlite_db, 4000)  # ordered by id, every due reply was read and sorted
     assert large < small * 1.5 + 10, (small, large)
