@@ -83,6 +83,12 @@ def test_an_aware_datetime_is_bound_as_the_engine_binds_it() -> None:
         offset = timezone(timedelta(minutes=chance.randrange(-23 * 60, 23 * 60)))
         for value in (moment, moment.replace(microsecond=0), moment.astimezone(offset)):
             assert utc_text(value) == engines(value)
+    # the text up to the second is kept from one value to the next: steps across a second, a year, and back
+    new_year = datetime(2027, 1, 1, tzinfo=UTC)
+    for step in (timedelta(microseconds=7), timedelta(milliseconds=300), timedelta(days=-1)):
+        for n in range(-20, 20):
+            value = new_year + n * step
+            assert utc_text(value) == engines(value), value
     assert utc_text(None) is None and engines(None) is None
     with pytest.raises(ValueError):
         utc_text(datetime(2026, 5, 1))
