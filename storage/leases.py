@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Executable, Subquery, bindparam, select, union_all, update
+from sqlalchemy import ColumnElement, Executable, Select, bindparam, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.core import execute_core
@@ -39,8 +39,8 @@ class Claimable:
     due: ColumnElement[Any]
 
 
-def _first(model: Any, ways: tuple[Claimable, ...], *, for_update: bool) -> Subquery:
-    """The ids of the first `limit` claimable rows, with their due values, as one subquery."""
+def _first(model: Any, ways: tuple[Claimable, ...], *, for_update: bool) -> Select[Any]:
+    """The ids of the first `limit` claimable rows."""
     table = model.__table__
     limit = bindparam("limit")
     each = []
@@ -48,18 +48,18 @@ def _first(model: Any, ways: tuple[Claimable, ...], *, for_update: bool) -> Subq
         part = select(table.c.id, way.due.label("due")).where(way.condition).order_by(way.due, table.c.id).limit(limit)
         if for_update:
             part = part.with_for_update(skip_locked=True)
-        each.append(select(part.subquery()))  # a subquery each: PostgreSQL locks inside a FROM, not in a UNION
+        # a subquery each: neither database takes ORDER BY and LIMIT in a UNION's parts, nor PostgreSQL FOR UPDATE
+        each.append(select(part.subquery()))
     either = union_all(*each).subquery() if len(each) > 1 else each[0].subquery()
-    return select(either.c.id).order_by(either.c.due, either.c.id).limit(limit).subquery()
+    return select(either.c.id).order_by(either.c.due, either.c.id).limit(limit)
 
 
 @functools.cache
 def _sqlite_claim(model: Any, ways: tuple[Claimable, ...]) -> Executable:
     table = model.__table__
-    first = _first(model, ways, for_update=False)
     return prepared(
         update(table)
-        .where(table.c.id.in_(select(first.c.id).scalar_subquery()))
+        .where(table.c.id.in_(_first(model, ways, for_update=False).scalar_subquery()))
         .values(
             state=bindparam("held_state"),
             lease_owner=bindparam("owner"),
@@ -74,8 +74,7 @@ def _sqlite_claim(model: Any, ways: tuple[Claimable, ...]) -> Executable:
 def _pg_pick(model: Any, ways: tuple[Claimable, ...]) -> Executable:
     # An alternative's rows beyond the first `limit` of all stay locked until the claim commits, a moment later;
     # another instance's claim meanwhile skips them and takes the next.
-    first = _first(model, ways, for_update=True)
-    return select(first.c.id)
+    return _first(model, ways, for_update=True)
 
 
 async def claim_rows(
