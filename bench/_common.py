@@ -284,8 +284,13 @@ def child_pids(pid: int) -> list[int]:
     return found
 
 
-def children_cpu_seconds(pid: int) -> float:
-    return sum(process_cpu_seconds(child) for child in child_pids(pid))
+def children_cpu_seconds(pid: int) -> dict[str, float]:
+    """CPU seconds of the processes `pid` started, summed by their names (the service names its children)."""
+    by_name: dict[str, float] = {}
+    for child in child_pids(pid):
+        name = Path(f"/proc/{child}/comm").read_text().strip()
+        by_name[name] = by_name.get(name, 0.0) + process_cpu_seconds(child)
+    return by_name
 
 
 # ---- the servers the load goes to, each in a process of its own -----------------------------------------------------

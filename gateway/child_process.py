@@ -3,11 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import multiprocessing
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
+
+PR_SET_NAME = 15  # prctl(2): the thread's name, which ps, top and /proc/PID/comm show (15 bytes at most)
+
+
+def set_process_name(name: str) -> None:
+    """Name this process for the operating system, so `ps`/`top` tell the service's children apart (every spawned
+    child is otherwise `python`). Best effort: only where libc has prctl (Linux)."""
+    try:
+        ctypes.CDLL(None).prctl(PR_SET_NAME, name.encode()[:15], 0, 0, 0)  # the process's own symbols: libc's
+    except (OSError, AttributeError):
+        pass
+
+
+def _run_named(conn: Connection, name: str, target: Callable[..., None], *args: Any) -> None:
+    set_process_name(name)
+    target(conn, *args)
 
 
 class ChildLost(Exception):
@@ -15,13 +32,16 @@ class ChildLost(Exception):
 
 
 class SpawnedChild:
-    """Runs `target(conn, *args)` in a new interpreter: no copied threads, locks or event loop."""
+    """Runs `target(conn, *args)` in a new interpreter: no copied threads, locks or event loop. `name` is the
+    process's name for multiprocessing and for the operating system."""
 
     def __init__(self, target: Callable[..., None], args: tuple[Any, ...], name: str) -> None:
         context = multiprocessing.get_context("spawn")
         self.conn: Connection
         self.conn, child_conn = context.Pipe()
-        self.process: BaseProcess = context.Process(target=target, args=(child_conn, *args), name=name, daemon=True)
+        self.process: BaseProcess = context.Process(
+            target=_run_named, args=(child_conn, name, target, *args), name=name, daemon=True
+        )
         self.process.start()
         child_conn.close()
 

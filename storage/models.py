@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import JSON as SAJSON
-from sqlalchemy import BigInteger, Column, Index, LargeBinary, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, LargeBinary, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from storage.states import OutboxState, RawState, TicketStatus
@@ -65,12 +65,27 @@ class TrackingCounter(SQLModel, table=True):
     last: int = 0
 
 
+# Open tickets that are not themselves duplicates: those a new report may duplicate. The statuses are literals, not
+# parameters, so that both databases see a query with these same terms as within the partial index below.
+OPEN_ORIGINAL_SQL = (
+    "status IN (" + ", ".join(f"'{s}'" for s in TicketStatus.OPEN_STATES) + ") AND duplicate_of_id IS NULL"
+)
+
+
 class Ticket(SQLModel, table=True):
     __table_args__ = (
         Index("ix_ticket_status_activity", "status", "last_activity_at"),
         Index("ix_ticket_activity_id", "last_activity_at", "id"),  # the inbox's default order, paged by keyset
         Index("ix_ticket_assignee_activity", "assignee_id", "last_activity_at"),  # "assigned to me"
         Index("ix_ticket_category_place", "category", "address_key"),  # duplicates of the same place
+        # Candidates for a report's duplicate, latest first, however many closed tickets the category has had.
+        Index(
+            "ix_ticket_open_category",
+            "category",
+            "created_at",
+            sqlite_where=text(OPEN_ORIGINAL_SQL),
+            postgresql_where=text(OPEN_ORIGINAL_SQL),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -103,6 +103,10 @@ def test_short_run_gets_every_reply_back_and_reports_ratios(tmp_path: Path) -> N
     assert service["e2e_of_minimal"] == round(service["e2e_msgs_per_s"] / minimal["e2e_msgs_per_s"], 3)
     parts = ("service_cpu_ms_per_msg", "child_processes_cpu_ms_per_msg", "sink_cpu_ms_per_msg", "client_cpu_ms_per_msg")
     assert service["total_cpu_ms_per_msg"] == pytest.approx(sum(service[k] for k in parts), abs=0.002)
+    kinds = service["parse_processes_cpu_ms_per_msg"], service["send_process_cpu_ms_per_msg"]
+    assert all(k > 0 for k in kinds)  # the children are told apart by their names
+    assert sum(kinds) <= service["child_processes_cpu_ms_per_msg"] + 0.002
+    assert re.search(r"child processes [\d.]+ ms \(parse [\d.]+, send [\d.]+\)", table), table
     cores = report["cpus"]
     assert service["cpu_ceiling_msgs_per_s"] == pytest.approx(cores * 1000 / service["total_cpu_ms_per_msg"], rel=0.01)
     at_target = cores * 1000 / (0.25 * run["bare"]["msgs_per_s"])

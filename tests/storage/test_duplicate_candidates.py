@@ -1,18 +1,23 @@
-"""The candidate search for duplicates: by box or normalised place when the report has one, by recency otherwise;
-and the migration that gives tickets stored before it their place key."""
+"""The candidate search for duplicates: by box or normalised place when the report has one, by recency otherwise,
+only ever among open tickets that are not duplicates themselves, through an index of those alone (so that the years
+of closed tickets a category gathers do not slow it); and the migration that gives tickets stored before it their
+place key."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from parsers.location import place_columns
 from parsers.types import GeoPoint, Location
 from storage.db import Database, upgrade_sync
 from storage.duplicates import list_open_tickets_of_category
-from storage.models import TicketStatus, utcnow
+from storage.models import Ticket, TicketStatus, utcnow
+from storage.sqlite_session import InlineSession
 from storage.tickets import create_ticket
 
 ADDISON = Location("1420 W Addison St", "address", 0.9)
@@ -23,8 +28,8 @@ BELMONT = Location("Clark St & Belmont Ave", "intersection", 0.85)
 async def _ticket(db: Database, category: str, location: Location | None, **fields: object) -> int:
     async with db.write() as session:
         ticket = await create_ticket(
-            session=session, prefix="SR", status=TicketStatus.NEW, channel="email", category=category,
-            summary="a report", description="words " * 50, **place_columns(location), **fields,
+            session=session, prefix="SR", channel="email", category=category, summary="a report",
+            description="words " * 50, **place_columns(location), **({"status": TicketStatus.NEW} | fields),
         )  # fmt: skip
         assert ticket.id is not None
         return ticket.id
@@ -67,6 +72,132 @@ async def test_an_unplaced_report_reads_the_latest_tickets_with_their_words(db: 
         )
     assert [row.id for row in found] == [ids[2], ids[1]]  # newest first, at most `limit`
     assert all(row.description.startswith("words") for row in found)
+
+
+async def test_only_open_tickets_that_are_not_duplicates_are_candidates(db: Database) -> None:
+    now = utcnow()
+    open_ids = [await _ticket(db, "pothole", None, status=status) for status in TicketStatus.OPEN_STATES]
+    original = open_ids[0]
+    for status in (TicketStatus.RESOLVED, TicketStatus.CLOSED, TicketStatus.REJECTED):
+        await _ticket(db, "pothole", None, status=status)
+    await _ticket(db, "pothole", None, status=TicketStatus.DUPLICATE, duplicate_of_id=original)
+    await _ticket(db, "pothole", None, status=TicketStatus.NEW, duplicate_of_id=original)  # linked, status not yet
+    await _ticket(db, "pothole", None, now=now - timedelta(days=30))  # open, before the window
+    await _ticket(db, "graffiti", None)
+    async with db.read() as session:
+        found = await list_open_tickets_of_category(session=session, category="pothole", since=now - timedelta(days=14))
+    assert [row.id for row in found] == open_ids[::-1]
+
+
+async def _closed_tickets(db: Database, count: int, first: int) -> None:
+    """`count` closed potholes and their linked duplicates over the last year, as a city's history gathers them."""
+    now = utcnow()
+    rows = [
+        {
+            "tracking_number": f"SR-OLD-{first + n}", "public_token": "t", "reply_token": f"old{first + n}",
+            "status": TicketStatus.CLOSED if n % 2 else TicketStatus.DUPLICATE, "channel": "email",
+            "category": "pothole", "summary": "an old report", "description": "words " * 50,
+            "address_key": f"{n % 500} main st", "lat": 41.9 + (n % 97) / 1e4, "lon": -87.6 - (n % 89) / 1e4,
+            "created_at": now - timedelta(days=365 * (count - n) / count), "updated_at": now, "last_activity_at": now,
+        }
+        for n in range(count)
+    ]  # fmt: skip
+    async with db.write() as session:
+        await session.execute(sa.insert(Ticket), rows)
+
+
+SHAPES = {  # the candidate searches of a report: with a map pin, at an address, with no place
+    "point": {"near": (41.9475, -87.6561), "radius_m": 50.0},
+    "address": {"address_key": "1420 w addison st"},
+    "none": {},
+}
+
+
+async def _search_steps(db: Database, shape: dict[str, Any]) -> int:
+    """SQLite's virtual machine steps (in hundreds) of one candidate search."""
+    steps: list[int] = []
+    async with db.write() as session:
+        assert isinstance(session, InlineSession)
+        session.driver_connection().set_progress_handler(lambda: steps.append(1) and 0, 100)
+        await list_open_tickets_of_category(
+            session=session, category="pothole", since=utcnow() - timedelta(days=14), **shape
+        )
+        session.driver_connection().set_progress_handler(None, 0)
+    return len(steps)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+async def test_a_search_on_sqlite_costs_the_same_after_a_short_or_a_long_history(
+    sqlite_db: Database, shape: str
+) -> None:
+    for n in range(20):
+        await _ticket(sqlite_db, "pothole", ADDISON if n % 2 else None)
+    await _closed_tickets(sqlite_db, 200, 0)
+    short = await _search_steps(sqlite_db, SHAPES[shape])
+    await _closed_tickets(sqlite_db, 8000, 200)
+    long = await _search_steps(sqlite_db, SHAPES[shape])
+    assert long < short * 1.5 + 10, (short, long)  # the whole category read: about 30 times as many
+
+
+async def _explain(db: Database, shape: dict[str, Any]) -> str:
+    """The plan the database makes for one candidate search, with the values it was given."""
+    since = utcnow() - timedelta(days=14)
+    seen: list[tuple[str, Any]] = []
+    async with db.write() as session:
+        if isinstance(session, InlineSession):  # SQLite, statements on the driver's cursor: traced with their values
+            connection = session.driver_connection()
+            connection.set_trace_callback(lambda sql: seen.append((sql, ())))
+            await list_open_tickets_of_category(session=session, category="pothole", since=since, **shape)
+            connection.set_trace_callback(None)
+            rows = connection.execute("EXPLAIN QUERY PLAN " + seen[-1][0]).fetchall()
+        else:
+
+            def record(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
+                seen.append((statement, parameters))
+
+            sa.event.listen(db.sync_engine, "before_cursor_execute", record)
+            try:
+                await list_open_tickets_of_category(session=session, category="pothole", since=since, **shape)
+            finally:
+                sa.event.remove(db.sync_engine, "before_cursor_execute", record)
+            connection = await session.connection()
+            await connection.exec_driver_sql("SET LOCAL enable_seqscan = off")  # small table: is the index usable?
+            statement, parameters = seen[-1]
+            rows = (await connection.exec_driver_sql("EXPLAIN " + statement, parameters)).all()
+        await session.rollback()
+    return " ".join(str(row[-1]) for row in rows)
+
+
+@pytest.mark.parametrize("shape", ["point", "none"])
+async def test_a_search_by_point_or_recency_reads_the_index_of_open_tickets(db: Database, shape: str) -> None:
+    await _closed_tickets(db, 300, 0)
+    assert "ix_ticket_open_category" in await _explain(db, SHAPES[shape])
+
+
+async def test_a_search_by_address_alone_on_sqlite_costs_the_same_however_busy_the_category(
+    sqlite_db: Database,
+) -> None:
+    """It reads the tickets of that place, not every open ticket of the category (which the partial index holds)."""
+    await _ticket(sqlite_db, "pothole", ADDISON)
+    await _open_tickets(sqlite_db, 50, 0)
+    few = await _search_steps(sqlite_db, SHAPES["address"])
+    await _open_tickets(sqlite_db, 3000, 50)
+    many = await _search_steps(sqlite_db, SHAPES["address"])
+    assert many < few * 1.5 + 10, (few, many)
+
+
+async def _open_tickets(db: Database, count: int, first: int) -> None:
+    rows = [
+        {
+            "tracking_number": f"SR-OPEN-{first + n}", "public_token": "t", "reply_token": f"open{first + n}",
+            "status": TicketStatus.NEW, "channel": "email", "category": "pothole", "summary": "a report",
+            "description": "", "address_key": f"{n} elsewhere st", "created_at": utcnow(), "updated_at": utcnow(),
+            "last_activity_at": utcnow(),
+        }
+        for n in range(count)
+    ]  # fmt: skip
+    async with db.write() as session:
+        await session.execute(sa.insert(Ticket), rows)
 
 
 def test_the_migration_gives_existing_tickets_their_place_key(tmp_path: Path) -> None:
