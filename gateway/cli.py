@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from gateway.commands import COMMAND_MODULES
+from gateway.log_lines import configure_logging
 from gateway.settings import ConfigError, Settings, load_settings
 
 
@@ -43,11 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"inbox311: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.logging.level,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(settings.logging.level)
     # aiosmtpd logs every SMTP command with the addresses in it at INFO; we log one redacted line per message.
     logging.getLogger("mail.log").setLevel(max(logging.WARNING, logging.getLogger().level))
     try:
