@@ -21,6 +21,7 @@ from parsers.bounce import detect_bounce
 from parsers.email_parts import BodyParts, collect_parts
 from parsers.headers import decode_words, first_message_id, message_ids, parse_addresses, parse_date
 from parsers.language import guess_language
+from parsers.mime_tree import well_formed_tree
 from parsers.received import mail_loop
 from parsers.reply import strip_reply
 from parsers.types import Channel, ParsedMessage
@@ -166,7 +167,7 @@ def _header_end(data: bytes) -> int:
 
 def _parse(data: bytes, limits: AttachmentLimits, trusted_authserv_ids: Iterable[str] | None) -> ParsedMessage:
     data, repairs = _repair_header_block(data.lstrip(b"\r\n\t \xef\xbb\xbf"))
-    message = message_from_bytes(data, policy=compat32)
+    message = well_formed_tree(data) or message_from_bytes(data, policy=compat32)
     index = _header_index(message)
     headers = {name: values[0] for name, values in index.items()}
     if not _MESSAGE_HEADERS.intersection(headers):
