@@ -38,7 +38,28 @@ def _child_main(conn: Connection, settings: EmailOutboundSettings) -> None:
     asyncio.run(_serve(conn, SmtpSender(settings)))
 
 
-async def _send_one(sender: SmtpSender, conn: Connection, key: int, payload: dict[str, Any]) -> None:
+class _Answers:
+    """Outcomes of sends, written to the service together: those that finish in one turn of the child's loop go
+    as one message, so the service's loop wakes once for them rather than once a reply."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self._ready: list[tuple[int, Outcome]] = []
+
+    def add(self, key: int, outcome: Outcome) -> None:
+        if not self._ready:
+            asyncio.get_running_loop().call_soon(self._write)
+        self._ready.append((key, outcome))
+
+    def _write(self) -> None:
+        ready, self._ready = self._ready, []
+        try:
+            self._conn.send(ready)
+        except OSError:  # the service went away; _serve ends at its next read
+            pass
+
+
+async def _send_one(sender: SmtpSender, answers: _Answers, key: int, payload: dict[str, Any]) -> None:
     outcome: Outcome = None
     try:
         await sender.send_payload(payload)
@@ -46,12 +67,14 @@ async def _send_one(sender: SmtpSender, conn: Connection, key: int, payload: dic
         outcome = (str(exc), exc.retryable)
     except Exception as exc:  # a bug must not take the other sends with it
         outcome = (f"{type(exc).__name__}: {exc}", True)
-    conn.send((key, outcome))
+    answers.add(key, outcome)
 
 
 async def _serve(conn: Connection, sender: SmtpSender) -> None:
-    """Send each (key, payload) that arrives, concurrently, answering (key, outcome); None asks us to finish."""
+    """Send each (key, payload) that arrives, concurrently, answering lists of (key, outcome); None asks us to
+    finish."""
     loop = asyncio.get_running_loop()
+    answers = _Answers(conn)
     readable = asyncio.Event()
     loop.add_reader(conn.fileno(), readable.set)
     sending: set[asyncio.Task[None]] = set()
@@ -67,9 +90,10 @@ async def _serve(conn: Connection, sender: SmtpSender) -> None:
                     return
                 if batch is None:
                     await asyncio.gather(*sending)
+                    await asyncio.sleep(0)  # the last outcomes written
                     return
                 for key, payload in batch:
-                    task = asyncio.create_task(_send_one(sender, conn, key, payload))
+                    task = asyncio.create_task(_send_one(sender, answers, key, payload))
                     sending.add(task)
                     task.add_done_callback(sending.discard)
     finally:
@@ -179,10 +203,10 @@ class ProcessSmtpSender:
     def _receive(self, child: SpawnedChild) -> None:
         try:
             while child.conn.poll():
-                key, outcome = child.conn.recv()
-                answer = self._waiting.get(key)
-                if answer is not None and not answer.done():
-                    answer.set_result(outcome)
+                for key, outcome in child.conn.recv():
+                    answer = self._waiting.get(key)
+                    if answer is not None and not answer.done():
+                        answer.set_result(outcome)
         except (EOFError, OSError):
             self._lose(child, f"the sending process ended (exit code {child.process.exitcode})")
 

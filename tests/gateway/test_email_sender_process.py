@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import os
 import re
 import signal
@@ -13,7 +14,7 @@ import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from gateway.app import Inbox311
-from gateway.outbox.email_process import ProcessSmtpSender
+from gateway.outbox.email_process import ProcessSmtpSender, _Answers
 from gateway.outbox.worker import OutboxError
 from gateway.settings import Settings
 from storage.models import Outbox
@@ -136,3 +137,17 @@ async def test_a_killed_sending_process_fails_its_sends_as_retryable_and_is_repl
     finally:
         held.release.set()
         await process_sender.close()
+
+
+async def test_outcomes_that_finish_together_reach_the_service_in_one_message() -> None:
+    service_end, child_end = multiprocessing.Pipe()
+    answers = _Answers(child_end)
+    answers.add(1, None)
+    answers.add(2, ("relay said 451 try later", True))
+    answers.add(3, None)
+    assert not service_end.poll()  # written at the end of this turn of the loop, not one by one
+    await asyncio.sleep(0)
+    assert service_end.recv() == [(1, None), (2, ("relay said 451 try later", True)), (3, None)]
+    answers.add(4, None)
+    await asyncio.sleep(0)
+    assert service_end.recv() == [(4, None)] and not service_end.poll()
