@@ -86,6 +86,7 @@ class WorkItem:
     rule_misses: list[str] = field(default_factory=list)
     question: Question | None = None  # what the acknowledgement asks (a missing location or category)
     duplicate_of: str | None = None  # tracking number of the open ticket this new report was linked to
+    duplicate_link: DuplicateLink | None = None  # found before the new ticket was written (gateway.understanding)
 
     def answer_context(self) -> dict[str, Any]:
         """What an acknowledgement or receipt template says about this message, whatever its channel."""
@@ -94,6 +95,18 @@ class WorkItem:
             "question": self.question.text if self.question else None,
             "duplicate_of": self.duplicate_of,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class DuplicateLink:
+    """The open ticket a new report duplicates, and why (`rules.dedupe.DuplicateMatch`)."""
+
+    original_id: int
+    original_number: str
+    original_reporter_id: int | None
+    reason: str
+    distance_m: float | None = None
+    similarity: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,9 @@
 """Puts the understanding of a report to work on its ticket: coordinates, duplicates, and the one question we ask.
 
 Hooks the `ticket` and `notify` stages call, in the ticket's own transaction:
-- a new ticket: its address turned into a point (the configured geocoder), then linked to an open ticket about the
-  same problem (`rules.dedupe`): the reporter is told that ticket's number and hears of its changes;
+- a new ticket, before it is written: its address turned into a point (the configured geocoder), then the open
+  ticket about the same problem found (`rules.dedupe`), so the row is written once, linked to it; once it is
+  written, both timelines record the link, and the reporter is told that ticket's number and hears of its changes;
 - its acknowledgement: when the report has no usable location (or no category above the threshold), one short
   question ("Where is it? ..."), recorded as a `question-asked` event that staff see in the audit log;
 - a follow-up from the reporter while a question is open: its answer fills in the ticket (`question-answered`).
@@ -15,8 +16,9 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from gateway.pipeline import Question, StageContext, ThreadMatch, WorkItem
+from gateway.pipeline import DuplicateLink, Question, StageContext, ThreadMatch, WorkItem
 from parsers.location import extract_locations, location_is_usable, place_columns
 from parsers.types import Channel, GeoPoint, Location
 from rules.dedupe import ReportFacts, find_duplicate
@@ -54,10 +56,12 @@ def register_understanding() -> None:
     """Install the hooks into the stages (called once, where the stages are assembled)."""
     from gateway.stages.notify import AFTER_ACK, BEFORE_ACK, ON_TICKET_CREATED
     from gateway.stages.thread import CHANNEL_RULES
-    from gateway.stages.ticket import ON_FOLLOW_UP
+    from gateway.stages.ticket import BEFORE_CREATE, ON_FOLLOW_UP
 
-    if place_and_link not in ON_TICKET_CREATED:
-        ON_TICKET_CREATED.insert(0, place_and_link)  # first: forwarding and the rest see the point and the link
+    if place_and_find_original not in BEFORE_CREATE:
+        BEFORE_CREATE.insert(0, place_and_find_original)
+    if record_link not in ON_TICKET_CREATED:
+        ON_TICKET_CREATED.insert(0, record_link)  # first: as the timeline of a duplicate has always begun
     for hooks, hook in (
         (BEFORE_ACK, ask_when_it_matters),
         (AFTER_ACK, settle_duplicate),
@@ -74,7 +78,7 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def _facts(ticket: Ticket | Candidate) -> ReportFacts:
+def _facts(ticket: Candidate) -> ReportFacts:
     point = GeoPoint(ticket.lat, ticket.lon) if ticket.lat is not None and ticket.lon is not None else None
     return ReportFacts(
         category=ticket.category or UNCATEGORISED,
@@ -86,34 +90,41 @@ def _facts(ticket: Ticket | Candidate) -> ReportFacts:
     )
 
 
-async def _geocode(ctx: StageContext, ticket: Ticket, location: Location | None) -> None:
-    """Give the ticket a point when its place is an address, corner or block the geocoder knows."""
+async def _geocode(ctx: StageContext, values: dict[str, Any], location: Location | None) -> None:
+    """Give the new ticket a point when its place is an address, corner or block the geocoder knows."""
     geocoder = ctx.services.geocoder
-    if geocoder is None or ticket.id is None or ticket.lat is not None or location is None:
+    if geocoder is None or values.get("lat") is not None or location is None:
         return
     if location.kind not in GEOCODED_KINDS:
         return
     point = await geocoder.geocode_async(location.text)
     if point is not None:
-        await touch_ticket(session=ctx.db(), ticket_id=ticket.id, lat=point.lat, lon=point.lon)
+        values["lat"], values["lon"] = point.lat, point.lon
 
 
-async def place_and_link(item: WorkItem, ctx: StageContext, ticket: Ticket) -> None:
-    """A new ticket: geocode its place, then link it to the open ticket it duplicates, if any."""
-    await _geocode(ctx, ticket, item.location)
+async def place_and_find_original(item: WorkItem, ctx: StageContext, values: dict[str, Any]) -> None:
+    """Before a new ticket is written: geocode its place, then find the open ticket it duplicates, if any, which
+    it is written linked to (its status "duplicate"; the acknowledgement leaves that alone)."""
+    await _geocode(ctx, values, item.location)
     settings = ctx.settings.dedupe
-    if not settings.enabled or ticket.id is None or not ticket.category:
+    category = values.get("category")
+    if not settings.enabled or not category:
         return
     window = timedelta(days=settings.window_days)
-    session = ctx.db()
-    created = _aware(ticket.created_at)
-    facts = _facts(ticket)
-    near = (ticket.lat, ticket.lon) if ticket.lat is not None and ticket.lon is not None else None
+    created = _aware(values["created_at"])
+    lat, lon = values.get("lat"), values.get("lon")
+    near = (lat, lon) if lat is not None and lon is not None else None
+    facts = ReportFacts(
+        category=category,
+        created_at=created,
+        point=GeoPoint(lat, lon) if near else None,
+        address_key=values.get("address_key"),
+        text=f"{values.get('summary', '')}\n{values.get('description', '')}",
+    )
     candidates = await list_open_tickets_of_category(
-        session=session,
-        category=ticket.category,
+        session=ctx.db(),
+        category=category,
         since=created - window,
-        exclude_id=ticket.id,
         near=near,
         radius_m=settings.distance_m,
         address_key=facts.address_key,
@@ -128,35 +139,50 @@ async def place_and_link(item: WorkItem, ctx: StageContext, ticket: Ticket) -> N
     if match is None:
         return
     original = next(t for t in candidates if t.id == match.ticket_id)
-    assert original.id is not None
-    # Its status with its link, in one write; the acknowledgement leaves a duplicate's status alone.
-    await touch_ticket(session=session, ticket_id=ticket.id, duplicate_of_id=original.id, status=TicketStatus.DUPLICATE)
+    values["status"], values["duplicate_of_id"] = TicketStatus.DUPLICATE, original.id
     item.duplicate_of = original.tracking_number
-    evidence = {"reason": match.reason, "distance_m": match.distance_m, "similarity": match.similarity}
+    item.duplicate_link = DuplicateLink(
+        original.id, original.tracking_number, original.reporter_id, match.reason, match.distance_m, match.similarity
+    )
+
+
+async def record_link(item: WorkItem, ctx: StageContext, ticket: Ticket) -> None:
+    """A new ticket written linked to the one it duplicates: both timelines say so, and its reporter hears of the
+    original's changes."""
+    link = item.duplicate_link
+    if link is None or ticket.id is None:
+        return
+    session = ctx.db()
+    evidence = {"reason": link.reason, "distance_m": link.distance_m, "similarity": link.similarity}
     await add_event(
         session=session,
         ticket_id=ticket.id,
         actor="rule:dedupe",
         action="duplicate-linked",
-        data={"of": original.tracking_number, **{k: v for k, v in evidence.items() if v is not None}},
+        data={"of": link.original_number, **{k: v for k, v in evidence.items() if v is not None}},
     )
     await add_event(
         session=session,
-        ticket_id=original.id,
+        ticket_id=link.original_id,
         actor="rule:dedupe",
         action="duplicate-reported",
-        data={"from": ticket.tracking_number, "reason": match.reason},
+        data={"from": ticket.tracking_number, "reason": link.reason},
     )
-    if item.contact_id is not None and item.contact_id != original.reporter_id:
+    if item.contact_id is not None and item.contact_id != link.original_reporter_id:
         await subscribe_to_ticket(
-            session=session, ticket_id=original.id, contact_id=item.contact_id, reporter_id=original.reporter_id
+            session=session,
+            ticket_id=link.original_id,
+            contact_id=item.contact_id,
+            reporter_id=link.original_reporter_id,
         )
-    log.info("raw=%d ticket %s linked to %s (%s)", item.raw_id, ticket.tracking_number, item.duplicate_of, match.reason)
+    log.info(
+        "raw=%d ticket %s linked to %s (%s)", item.raw_id, ticket.tracking_number, link.original_number, link.reason
+    )
 
 
 async def settle_duplicate(item: WorkItem, ctx: StageContext, ticket: Ticket) -> None:
     """After the acknowledgement: the public timeline of a linked report says it became a duplicate (its status is
-    set with the link, by `place_and_link`)."""
+    written with the link, by `place_and_find_original`)."""
     if item.duplicate_of is None or ticket.id is None:
         return
     await add_event(
@@ -262,10 +288,10 @@ async def fill_from_answer(item: WorkItem, ctx: StageContext, ticket: Ticket) ->
 async def _fill_location(ctx: StageContext, ticket: Ticket, location: Location | None) -> dict[str, object] | None:
     if location is None or ticket.id is None:
         return None
-    fields = place_columns(location)
+    fields: dict[str, Any] = place_columns(location)
+    await _geocode(ctx, fields, location)
     await touch_ticket(session=ctx.db(), ticket_id=ticket.id, **fields)
-    await _geocode(ctx, ticket, location)
-    return {"address": location.text, "kind": location.kind, "lat": ticket.lat, "lon": ticket.lon}
+    return {"address": location.text, "kind": location.kind, "lat": fields.get("lat"), "lon": fields.get("lon")}
 
 
 async def _fill_category(ctx: StageContext, ticket: Ticket, item: WorkItem) -> dict[str, object] | None:

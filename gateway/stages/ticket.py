@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 from gateway.pipeline import Stage, StageContext, WorkItem
 from parsers.location import place_columns
@@ -27,6 +28,10 @@ CLOSED_STATES = (TicketStatus.RESOLVED, TicketStatus.CLOSED, TicketStatus.REJECT
 # Run after a resident's follow-up is added to its ticket (e.g. an answer to the question the acknowledgement asked).
 FollowUpHook = Callable[[WorkItem, StageContext, Ticket], Awaitable[None]]
 ON_FOLLOW_UP: list[FollowUpHook] = []
+# Run just before a new ticket is written, with the column values it will have, which they may add to (its point,
+# its link to the open ticket it duplicates): the row is written once, in its final state.
+NewTicketHook = Callable[[WorkItem, StageContext, dict[str, Any]], Awaitable[None]]
+BEFORE_CREATE: list[NewTicketHook] = []
 
 
 def summarise(parsed: ParsedMessage) -> str:
@@ -170,24 +175,26 @@ async def _create(item: WorkItem, ctx: StageContext, *, linked_from: Ticket | No
     assert parsed is not None
     session = ctx.db()
     c = item.classification
-    loc = item.location
-    ticket = await create_ticket(
-        session=session,
-        prefix=ctx.settings.tracking.prefix,
-        status=TicketStatus.NEW,
-        channel=str(parsed.channel),
-        summary=summarise(parsed),
-        description=parsed.body_new or parsed.body_text,
-        category=c.category if c else None,
-        category_confidence=c.confidence if c else None,
-        category_decided_by=c.decided_by if c else None,
-        department=c.department if c else None,
-        priority=c.priority if c else "normal",
-        **place_columns(loc),
-        reporter_id=item.contact_id,
-        language=parsed.language,
-        linked_from_id=linked_from.id if linked_from else None,
-    )
+    now = utcnow()
+    values: dict[str, Any] = {
+        "status": TicketStatus.NEW,
+        "channel": str(parsed.channel),
+        "summary": summarise(parsed),
+        "description": parsed.body_new or parsed.body_text,
+        "category": c.category if c else None,
+        "category_confidence": c.confidence if c else None,
+        "category_decided_by": c.decided_by if c else None,
+        "department": c.department if c else None,
+        "priority": c.priority if c else "normal",
+        **place_columns(item.location),
+        "reporter_id": item.contact_id,
+        "language": parsed.language,
+        "linked_from_id": linked_from.id if linked_from else None,
+        "created_at": now,
+    }
+    for hook in BEFORE_CREATE:
+        await hook(item, ctx, values)
+    ticket = await create_ticket(session=session, prefix=ctx.settings.tracking.prefix, now=now, **values)
     item.thread = None
     item.ticket_id = ticket.id
     item.ticket_created = True
