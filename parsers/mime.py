@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import Message
+from email.utils import unquote
 
 from parsers.charsets import decode_bytes
 from parsers.headers import decode_words
@@ -57,12 +58,34 @@ def _params(part: Message, header: str) -> list[tuple[str, object]]:
     read = _read(part)
     known = read.params.get(header)
     if known is None:
-        try:
-            found = part.get_params(header=header) or []
-        except Exception:
-            found = []
+        value = part.get(header)
+        found: list[tuple[str, object]] | None = plain_params(value) if isinstance(value, str) else None
+        if found is None:
+            try:
+                found = part.get_params(header=header) or []
+            except Exception:
+                found = []
         known = read.params[header] = [(str(key).lower(), value) for key, value in found]
     return known
+
+
+def plain_params(value: str) -> list[tuple[str, object]] | None:
+    """`Message.get_params()` of a header `value` with no backslash, no RFC 2231 "*" and balanced quotes between
+    its semicolons, as the stdlib gives them (its three passes over the parameters come to this for such a value),
+    or None for anything else."""
+    if "\\" in value or "*" in value:
+        return None
+    pieces = value.split(";")
+    if any(piece.count('"') % 2 for piece in pieces):
+        return None  # a quoted ";" the stdlib keeps inside its value
+    found: list[tuple[str, object]] = []
+    for piece in pieces:
+        name, equals, given = piece.partition("=")
+        if equals:
+            found.append((name.strip().lower(), unquote(given.strip())))
+        else:
+            found.append((piece.strip(), ""))
+    return found
 
 
 def param(part: Message, name: str, header: str = "content-type") -> str | None:

@@ -193,8 +193,54 @@ def test_memoised_types_and_parameters_are_the_stdlibs() -> None:
     assert checked > 5000
 
 
+def test_every_fixture_parameter_header_reads_as_the_stdlib_reads_it() -> None:
+    plain = 0
+    for message in _fixture_messages():
+        for part in message.walk():
+            for header in ("content-type", "content-disposition"):
+                value = part.get(header)
+                found = mime.plain_params(value) if isinstance(value, str) else None
+                if found is not None:
+                    assert found == part.get_params(header=header), value
+                    plain += 1
+    assert plain > 500
+
+
+_PARAMETER_PIECES = [*"aB ;=\"<>\t,'*\\", "text/plain", "charset", "=utf-8", '"x;y"', "name*0"]
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.sampled_from(_PARAMETER_PIECES), max_size=12))
+def test_generated_parameter_headers_read_as_the_stdlib_reads_them(pieces: list[str]) -> None:
+    value = "".join(pieces)
+    part = Message()
+    part["Content-Type"] = value
+    found = mime.plain_params(value)
+    assert found is None or found == part.get_params()
+    if "\\" in value or "*" in value:
+        assert found is None  # RFC 2231 and backslash escapes: the stdlib's own reading
+
+
+def test_plain_parameters_skip_the_stdlibs_reader_and_others_are_read_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    plain = message_from_bytes(b'Content-Type: text/plain; charset="utf-8"; format=flowed\n\nhi', policy=compat32)
+    rfc2231 = message_from_bytes(b"Content-Type: text/plain; charset*=utf-8''%41\n\nhi", policy=compat32)
+    calls: list[str] = []
+    original = Message.get_params
+
+    def counting(self: Message, *args: object, **kwargs: object) -> object:
+        calls.append("get_params")
+        return original(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Message, "get_params", counting)
+    for _ in range(3):
+        assert mime.param(plain, "charset") == "utf-8" and mime.param(plain, "FORMAT") == "flowed"
+        assert mime.param(plain, "delsp") is None
+        assert mime.param(rfc2231, "charset") is not None
+    assert calls == ["get_params"]  # the RFC 2231 header's, once
+
+
 def test_a_part_is_read_once_however_often_it_is_asked(monkeypatch: pytest.MonkeyPatch) -> None:
-    part = message_from_bytes(b'Content-Type: text/plain; charset="utf-8"; format=flowed\n\nhi', policy=compat32)
+    part = message_from_bytes(b"Content-Type: text/plain; charset*=utf-8''utf-8; format=flowed\n\nhi", policy=compat32)
     calls: list[str] = []
     original = Message.get_params
 
