@@ -221,9 +221,8 @@ def test_generated_parameter_headers_read_as_the_stdlib_reads_them(pieces: list[
         assert found is None  # RFC 2231 and backslash escapes: the stdlib's own reading
 
 
-def test_plain_parameters_skip_the_stdlibs_reader_and_others_are_read_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    plain = message_from_bytes(b'Content-Type: text/plain; charset="utf-8"; format=flowed\n\nhi', policy=compat32)
-    rfc2231 = message_from_bytes(b"Content-Type: text/plain; charset*=utf-8''%41\n\nhi", policy=compat32)
+def _counted_get_params(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """A list that gets an entry for every call of the stdlib's `Message.get_params` from now on."""
     calls: list[str] = []
     original = Message.get_params
 
@@ -232,6 +231,13 @@ def test_plain_parameters_skip_the_stdlibs_reader_and_others_are_read_once(monke
         return original(self, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(Message, "get_params", counting)
+    return calls
+
+
+def test_plain_parameters_skip_the_stdlibs_reader_and_others_are_read_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    plain = message_from_bytes(b'Content-Type: text/plain; charset="utf-8"; format=flowed\n\nhi', policy=compat32)
+    rfc2231 = message_from_bytes(b"Content-Type: text/plain; charset*=utf-8''%41\n\nhi", policy=compat32)
+    calls = _counted_get_params(monkeypatch)
     for _ in range(3):
         assert mime.param(plain, "charset") == "utf-8" and mime.param(plain, "FORMAT") == "flowed"
         assert mime.param(plain, "delsp") is None
@@ -241,14 +247,7 @@ def test_plain_parameters_skip_the_stdlibs_reader_and_others_are_read_once(monke
 
 def test_a_part_is_read_once_however_often_it_is_asked(monkeypatch: pytest.MonkeyPatch) -> None:
     part = message_from_bytes(b"Content-Type: text/plain; charset*=utf-8''utf-8; format=flowed\n\nhi", policy=compat32)
-    calls: list[str] = []
-    original = Message.get_params
-
-    def counting(self: Message, *args: object, **kwargs: object) -> object:
-        calls.append("get_params")
-        return original(self, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(Message, "get_params", counting)
+    calls = _counted_get_params(monkeypatch)
     for _ in range(3):
         assert mime.param(part, "charset") == "utf-8"
         assert mime.param(part, "FORMAT") == "flowed"
