@@ -19,7 +19,9 @@ MESSAGES = 120
 
 async def test_two_instances_share_the_work_exactly_once(settings: Settings, pg_url: str) -> None:
     sink = await SmtpSink().start()
-    cfg = service_settings(settings, pg_url, sink.port, worker={"batch_size": 4})
+    # Instance two learns of the mail only by polling (instance one is woken by its own SMTP edge): a short poll
+    # lets it into the race while instance one is still at it, however fast the machine.
+    cfg = service_settings(settings, pg_url, sink.port, worker={"batch_size": 4, "poll_seconds": 0.02})
     one, two = Inbox311(cfg), Inbox311(cfg)
     await one.start()
     await two.start(migrate=False)
