@@ -159,7 +159,8 @@ def walk_leaves(message: Message) -> Iterator[Message]:
     while stack and count < MAX_PARTS:
         part, depth = stack.pop()
         count += 1
-        payload = part.get_payload()
+        # A leaf's payload is not needed here: get_payload() would read its encoding and decode 8-bit text for nothing
+        payload = part.get_payload() if part.is_multipart() else None
         kind = content_type(part)
         if kind.startswith("multipart/") and isinstance(payload, list) and depth < MAX_DEPTH:
             stack.extend((child, depth + 1) for child in reversed(payload) if isinstance(child, Message))

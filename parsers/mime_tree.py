@@ -58,7 +58,7 @@ def well_formed_tree(data: bytes) -> Message | None:
         eol = "\n"
     try:
         return _read_part(text, 0, len(text), eol, 0)
-    except _NotSimple:
+    except Exception:  # _NotSimple, or a header the stdlib's own readers choke on: the stdlib's parse decides
         return None
 
 
