@@ -16,6 +16,8 @@ import uuid
 from collections.abc import Callable
 from datetime import timedelta
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from gateway.metrics import Metrics
 from gateway.pipeline import PipelineOutcome, Services, Stage, StageContext, WorkItem
 from gateway.redact import redact
@@ -26,6 +28,7 @@ from storage.db import Database
 from storage.events import keep_events, write_kept_events
 from storage.models import RawInbound, RawState, utcnow
 from storage.raw import claim_pending, count_raw_by_state, release_leases, settle_done, settle_raw
+from storage.wakeups import RawListener
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +71,7 @@ class PipelineWorker:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self.listener: RawListener | None = None  # PostgreSQL: other instances' new mail wakes this worker too
         self.processed = 0
         self.last_error: str | None = None
         self.on_committed: Callable[[], None] | None = None  # e.g. wake the outbox sender
@@ -89,12 +93,18 @@ class PipelineWorker:
                 log.info("worker: %d raw rows left in processing by an earlier run are pending again", released)
         if self._processes is not None:
             await self._processes.start()
+        if not self._db.sqlite and isinstance(self._db.engine, AsyncEngine):
+            self.listener = RawListener(self._db.engine, self.wake)
+            self.listener.start()
         self._task = asyncio.create_task(self._loop(), name="pipeline-worker")
 
     async def stop(self) -> None:
         """Finish the batch in hand, then stop."""
         self._stopping = True
         self._wake.set()
+        if self.listener is not None:
+            await self.listener.stop()
+            self.listener = None
         if self._task is not None:
             await self._task
             self._task = None

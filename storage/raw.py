@@ -14,6 +14,7 @@ from storage.db import DIALECTS, conflict_insert
 from storage.leases import Claimable, claim_rows
 from storage.models import RawInbound, RawState, utcnow
 from storage.sqlite_direct import prepared
+from storage.wakeups import announce_new_raw
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +66,8 @@ async def store_raw_batch(*, session: AsyncSession, items: Sequence[NewRaw]) -> 
         stmt = _STORE[session.bind.dialect.name]
         rows = await session.execute(stmt, [raw_row_values(item, now) for item in first.values()])
         ids = {key: raw_id for key, raw_id in rows.all()}
+    if ids:
+        await announce_new_raw(session)  # to the workers of other instances, at commit (PostgreSQL)
     results: list[StoredRaw] = []
     for item in items:
         raw_id = ids.pop(item.idempotency_key, None)  # popped: a second copy in the batch is the duplicate

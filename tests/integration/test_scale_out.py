@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import aiosmtplib
+from sqlalchemy import text
 
 from gateway.app import Inbox311
 from gateway.settings import Settings
@@ -19,9 +21,9 @@ MESSAGES = 120
 
 async def test_two_instances_share_the_work_exactly_once(settings: Settings, pg_url: str) -> None:
     sink = await SmtpSink().start()
-    # Instance two learns of the mail only by polling (instance one is woken by its own SMTP edge): a short poll
-    # lets it into the race while instance one is still at it, however fast the machine.
-    cfg = service_settings(settings, pg_url, sink.port, worker={"batch_size": 4, "poll_seconds": 0.02})
+    # Instance two hears of the mail instance one stores by PostgreSQL's NOTIFY (storage/wakeups.py); with its
+    # poll of a minute, only that lets it into the race.
+    cfg = service_settings(settings, pg_url, sink.port, worker={"batch_size": 4, "poll_seconds": 60})
     one, two = Inbox311(cfg), Inbox311(cfg)
     await one.start()
     await two.start(migrate=False)
@@ -80,3 +82,51 @@ async def test_an_ingest_only_instance_stores_and_a_worker_instance_processes(se
     finally:
         await front.stop()
         await sink.stop()
+
+
+async def test_a_worker_instance_hears_of_mail_another_instance_stored_without_polling(
+    settings: Settings, pg_url: str
+) -> None:
+    """PostgreSQL announces new raw rows (LISTEN/NOTIFY): a worker that would poll once a minute answers at once,
+    and listens again after its connection is cut."""
+    sink = await SmtpSink().start()
+    front = Inbox311(service_settings(settings, pg_url, sink.port, worker={"enabled": False}))
+    back = Inbox311(
+        service_settings(settings, pg_url, sink.port, smtp={"enabled": False}, http={"enabled": False},
+                         worker={"poll_seconds": 60})
+    )  # fmt: skip
+    await front.start()
+    await back.start(migrate=False)
+    try:
+        listener = back.worker.listener
+        assert listener is not None
+        await _until(lambda: listener.listening)
+        await asyncio.sleep(0.2)  # the worker's first look is over: from now on only a wake-up makes it look
+        host, port = front.smtp_address
+        await aiosmtplib.send(report(message_id="<heard1@resident.example>"), hostname=host, port=port)
+        [first] = await sink.handler.wait_for(1, within=10)  # the poll would have taken 60 s
+        assert first["In-Reply-To"] == "<heard1@resident.example>"
+
+        async with front.db.write() as session:  # the server drops the listening connection
+            cut = await session.execute(
+                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                     "WHERE datname = current_database() AND query LIKE 'LISTEN%'")
+            )  # fmt: skip
+            assert cut.scalars().all() == [True]
+        await _until(lambda: listener.connections == 2 and listener.listening)
+        await aiosmtplib.send(
+            report(message_id="<heard2@resident.example>", sender="other@resident.example"), hostname=host, port=port
+        )
+        _, second = await sink.handler.wait_for(2, within=10)
+        assert second["In-Reply-To"] == "<heard2@resident.example>"
+    finally:
+        await back.stop()
+        await front.stop()
+        await sink.stop()
+
+
+async def _until(condition: Callable[[], bool], within: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "not within the time allowed"
+        await asyncio.sleep(0.02)
