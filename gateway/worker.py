@@ -122,6 +122,9 @@ class PipelineWorker:
     async def _loop(self) -> None:
         ahead: asyncio.Task[tuple[int, list[tuple[RawInbound, WorkItem]]]] | None = None
         while not self._stopping:
+            # Cleared before the claim, not after it: a wake-up for rows committed while the claim runs (which it
+            # may not see) must still end the wait below.
+            self._wake.clear()
             try:
                 claimed, ahead = ahead, None
                 taken, ready = await (claimed if claimed is not None else self._claim_and_prepare())
@@ -143,7 +146,6 @@ class PipelineWorker:
                 n = 0
                 await asyncio.sleep(1.0)
             if n == 0 and not self._stopping:
-                self._wake.clear()
                 try:
                     await asyncio.wait_for(self._wake.wait(), timeout=self._settings.poll_seconds)
                 except TimeoutError:

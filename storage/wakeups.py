@@ -63,6 +63,7 @@ class RawListener:
                         await self._listen(connection)
                         failures = 0
                         await self._lost.wait()  # until the server or the network drops the connection
+                        log.warning("raw listener: the connection was lost; listening again")
                     finally:  # closed, never back to the pool: it would go on listening for its next user
                         await connection.invalidate()
             except asyncio.CancelledError:

@@ -100,6 +100,7 @@ class OutboxWorker:
 
     async def _loop(self) -> None:
         while not self._stopping:
+            self._wake.clear()  # before the claim and the look at what is due: a reply queued meanwhile ends the wait
             try:
                 n = await self.run_once()
                 wait = 0.0 if n else await self._seconds_until_due()
@@ -108,7 +109,6 @@ class OutboxWorker:
                 log.exception("outbox: batch failed")
                 wait = 1.0
             if wait > 0 and not self._stopping:
-                self._wake.clear()
                 try:
                     await asyncio.wait_for(self._wake.wait(), timeout=wait)
                 except TimeoutError:

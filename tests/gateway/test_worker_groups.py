@@ -14,7 +14,7 @@ from gateway.settings import Settings
 from gateway.stages import pipeline_stages
 from gateway.worker import PipelineWorker
 from storage.models import Event, RawInbound, RawState
-from storage.outbox import list_outbox
+from storage.outbox import enqueue_outbox_row, list_outbox
 from storage.raw import list_raw
 from storage.tickets import list_tickets
 from tests.gateway.conftest import service_settings
@@ -99,3 +99,66 @@ async def test_a_row_another_worker_took_over_is_left_to_it_and_the_rest_of_its_
     assert all(raws[n].state == RawState.DONE for n in (1, 3, 4))
     assert sorted(t.id for t in tickets) == sorted(raws[n].ticket_id for n in (1, 3, 4))
     assert sorted(t.tracking_number[-1] for t in tickets) == ["1", "2", "3"]  # the rolled-back group left no gap
+
+
+async def test_mail_committed_while_the_worker_finds_nothing_is_not_left_for_the_next_poll(
+    settings: Settings, sqlite_url: str, sink: SmtpSink
+) -> None:
+    """A wake-up that comes while the worker's claim is running (and finds nothing) still ends its wait: the
+    worker polls once a minute here, so only that wake-up can get the mail answered in time."""
+    service = Inbox311(service_settings(settings, sqlite_url, sink.port, worker={"poll_seconds": 60}))
+    claim, arrived = service.worker._claim, False
+
+    async def claim_while_mail_arrives() -> list[RawInbound]:
+        nonlocal arrived
+        rows = await claim()
+        if not rows and not arrived:  # committed just after the claim looked, then the worker is woken
+            arrived = True
+            await store(service, [raw_email(1)])
+            service.worker.wake()
+        return rows
+
+    service.worker._claim = claim_while_mail_arrives  # type: ignore[method-assign]
+    await service.start()
+    try:
+        [ack] = await sink.handler.wait_for(1, within=10)
+    finally:
+        await service.stop()
+    assert arrived and ack["In-Reply-To"] == "<m1@resident.example>"
+
+
+async def test_a_reply_queued_while_the_outbox_finds_nothing_is_not_left_for_the_next_poll(
+    settings: Settings, sqlite_url: str, sink: SmtpSink
+) -> None:
+    """The same for the outbox: a reply committed while it works out how long to wait goes out at once, not a
+    minute later."""
+    service = Inbox311(service_settings(settings, sqlite_url, sink.port, outbox={"poll_seconds": 60}))
+    until_due, queued = service.outbox._seconds_until_due, False
+
+    async def reply_queued_meanwhile() -> float:
+        nonlocal queued
+        wait = await until_due()  # nothing due: the poll's minute
+        if not queued:
+            queued = True
+            async with service.db.write() as session:
+                await enqueue_outbox_row(session=session, channel="email", kind="reply",
+                                         recipient="r@resident.example", payload=REPLY)  # fmt: skip
+            service.outbox.wake()
+        return wait
+
+    service.outbox._seconds_until_due = reply_queued_meanwhile  # type: ignore[method-assign]
+    await service.start()
+    try:
+        [reply] = await sink.handler.wait_for(1, within=10)
+    finally:
+        await service.stop()
+    assert queued and reply["Subject"] == "Re: Pothole [SR-2026-000001]"
+
+
+REPLY = {
+    "from": "City 311 <reports@city.example>",
+    "to": "r@resident.example",
+    "subject": "Re: Pothole [SR-2026-000001]",
+    "text": "We are on it.\n",
+    "headers": {"Message-ID": "<sr-2026-000001.reply.test@city.example>"},
+}
