@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from gateway.pipeline import DuplicateLink, Question, StageContext, ThreadMatch, WorkItem
@@ -78,7 +79,8 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def _facts(ticket: Candidate) -> ReportFacts:
+def _facts(ticket: Candidate | SimpleNamespace) -> ReportFacts:
+    """What dedupe reads of an open ticket, or of a new one from the values it is about to be written with."""
     point = GeoPoint(ticket.lat, ticket.lon) if ticket.lat is not None and ticket.lon is not None else None
     return ReportFacts(
         category=ticket.category or UNCATEGORISED,
@@ -111,20 +113,12 @@ async def place_and_find_original(item: WorkItem, ctx: StageContext, values: dic
     if not settings.enabled or not category:
         return
     window = timedelta(days=settings.window_days)
-    created = _aware(values["created_at"])
-    lat, lon = values.get("lat"), values.get("lon")
-    near = (lat, lon) if lat is not None and lon is not None else None
-    facts = ReportFacts(
-        category=category,
-        created_at=created,
-        point=GeoPoint(lat, lon) if near else None,
-        address_key=values.get("address_key"),
-        text=f"{values.get('summary', '')}\n{values.get('description', '')}",
-    )
+    facts = _facts(SimpleNamespace(**values, id=None))
+    near = (facts.point.lat, facts.point.lon) if facts.point is not None else None
     candidates = await list_open_tickets_of_category(
         session=ctx.db(),
         category=category,
-        since=created - window,
+        since=facts.created_at - window,
         near=near,
         radius_m=settings.distance_m,
         address_key=facts.address_key,

@@ -26,9 +26,9 @@ from parsers.boundaries import BoundaryMatcher
 MAX_DEPTH = 12  # deeper nesting is left to the stdlib (and to parse_email's own limits)
 # email.feedparser.headerRE's field line ("Name:" of printable ASCII but the colon) with its continuation lines, and a
 # block of nothing else. The value starts after the blanks that follow the colon (compat32's header_source_parse).
-_FIELD_LINES = r"[!-9;-~]+:[^\n]*\n(?:[ \t][^\n]*\n)*"
-_HEADER_BLOCK = re.compile(f"(?:{_FIELD_LINES})*")
-_FIELD = re.compile(r"([!-9;-~]+):[ \t]*([^\n]*\n(?:[ \t][^\n]*\n)*)")
+_NAME, _REST = r"[!-9;-~]+", r"[^\n]*\n(?:[ \t][^\n]*\n)*"  # the rest: the line's own, then its continuations
+_HEADER_BLOCK = re.compile(f"(?:{_NAME}:{_REST})*")
+_FIELD = re.compile(f"({_NAME}):[ \\t]*({_REST})")
 _MULTIPART_ENCODINGS = ("7bit", "8bit", "binary")
 
 
