@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 
 import aiosmtplib
 from sqlalchemy import text
@@ -14,6 +13,7 @@ from storage.models import RawState
 from storage.raw import list_raw
 from storage.tickets import list_tickets
 from tests.gateway.conftest import report, service_settings
+from tests.imap_server import wait_until
 from tests.smtp_sink import SmtpSink
 
 MESSAGES = 120
@@ -100,7 +100,7 @@ async def test_a_worker_instance_hears_of_mail_another_instance_stored_without_p
     try:
         listener = back.worker.listener
         assert listener is not None
-        await _until(lambda: listener.listening)
+        await wait_until(lambda: listener.listening, what="the listener")
         await asyncio.sleep(0.2)  # the worker's first look is over: from now on only a wake-up makes it look
         host, port = front.smtp_address
         await aiosmtplib.send(report(message_id="<heard1@resident.example>"), hostname=host, port=port)
@@ -113,7 +113,7 @@ async def test_a_worker_instance_hears_of_mail_another_instance_stored_without_p
                      "WHERE datname = current_database() AND query LIKE 'LISTEN%'")
             )  # fmt: skip
             assert cut.scalars().all() == [True]
-        await _until(lambda: listener.connections == 2 and listener.listening)
+        await wait_until(lambda: listener.connections == 2 and listener.listening, what="listening again")
         await aiosmtplib.send(
             report(message_id="<heard2@resident.example>", sender="other@resident.example"), hostname=host, port=port
         )
@@ -123,10 +123,3 @@ async def test_a_worker_instance_hears_of_mail_another_instance_stored_without_p
         await back.stop()
         await front.stop()
         await sink.stop()
-
-
-async def _until(condition: Callable[[], bool], within: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "not within the time allowed"
-        await asyncio.sleep(0.02)

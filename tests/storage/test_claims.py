@@ -3,17 +3,13 @@ and on SQLite at a cost that does not grow with the backlog."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any
-
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import Database
 from storage.models import OutboxState, RawState, utcnow
 from storage.outbox import claim_due_outbox, enqueue_outbox_row, mark_outbox_failed
 from storage.raw import NewRaw, claim_pending, store_raw_batch
-from storage.sqlite_session import InlineSession
+from tests.storage.sqlite_steps import vm_steps_of
 
 
 def _raws(first: int, count: int) -> list[NewRaw]:
@@ -46,24 +42,10 @@ async def _claim_steps(db: Database, backlog: int) -> int:
         await store_raw_batch(session=session, items=_raws(10_000 * backlog, backlog))
     async with db.write() as session:
         await claim_pending(session=session, owner="dead", limit=backlog // 10, lease=timedelta(seconds=-1))
-    steps, claimed = await _steps_of(db, lambda s: claim_pending(session=s, owner="me", limit=32,
+    steps, claimed = await vm_steps_of(db, lambda s: claim_pending(session=s, owner="me", limit=32,
                                                                  lease=timedelta(minutes=5)))  # fmt: skip
     assert len(claimed) == 32
     return steps
-
-
-async def _steps_of(db: Database, claim: Callable[[AsyncSession], Awaitable[list[Any]]]) -> tuple[int, list[int]]:
-    """SQLite's virtual machine steps (in hundreds) for `claim` in a transaction rolled back afterwards, so the next
-    measure sees the same backlog again; and the ids it claimed."""
-    steps: list[int] = []
-    async with db.write() as session:
-        assert isinstance(session, InlineSession)
-        session.driver_connection().set_progress_handler(lambda: steps.append(1) and 0, 100)
-        claimed = await claim(session)
-        session.driver_connection().set_progress_handler(None, 0)
-        ids = [row.id for row in claimed]
-        await session.rollback()
-    return len(steps), ids
 
 
 async def test_a_claim_on_sqlite_costs_the_same_with_a_small_or_a_large_backlog(sqlite_db: Database) -> None:
@@ -126,7 +108,7 @@ async def _outbox_claim_steps(db: Database, backlog: int) -> int:
         for row in failing:
             await mark_outbox_failed(session=session, outbox_id=row.id, owner="me", error="421",
                                      retry_at=utcnow() + timedelta(minutes=5))  # fmt: skip
-    steps, claimed = await _steps_of(db, lambda s: claim_due_outbox(session=s, owner="me", channels=("email",),
+    steps, claimed = await vm_steps_of(db, lambda s: claim_due_outbox(session=s, owner="me", channels=("email",),
                                                                     limit=32, lease=timedelta(minutes=5)))  # fmt: skip
     assert len(claimed) == 32 and not set(claimed) & {r.id for r in failing}
     return steps

@@ -19,6 +19,7 @@ from storage.duplicates import list_open_tickets_of_category
 from storage.models import Ticket, TicketStatus, utcnow
 from storage.sqlite_session import InlineSession
 from storage.tickets import create_ticket
+from tests.storage.sqlite_steps import vm_steps_of
 
 ADDISON = Location("1420 W Addison St", "address", 0.9)
 ADDISON_AGAIN = Location("1420 West Addison Street", "address", 0.9)
@@ -91,19 +92,24 @@ async def test_only_open_tickets_that_are_not_duplicates_are_candidates(db: Data
 
 async def _closed_tickets(db: Database, count: int, first: int) -> None:
     """`count` closed potholes and their linked duplicates over the last year, as a city's history gathers them."""
-    now = utcnow()
-    rows = [
+    await _insert_tickets(db, [
         {
-            "tracking_number": f"SR-OLD-{first + n}", "public_token": "t", "reply_token": f"old{first + n}",
-            "status": TicketStatus.CLOSED if n % 2 else TicketStatus.DUPLICATE, "channel": "email",
-            "category": "pothole", "summary": "an old report", "description": "words " * 50,
+            "tracking_number": f"SR-OLD-{first + n}", "reply_token": f"old{first + n}",
+            "status": TicketStatus.CLOSED if n % 2 else TicketStatus.DUPLICATE, "description": "words " * 50,
             "address_key": f"{n % 500} main st", "lat": 41.9 + (n % 97) / 1e4, "lon": -87.6 - (n % 89) / 1e4,
-            "created_at": now - timedelta(days=365 * (count - n) / count), "updated_at": now, "last_activity_at": now,
+            "created_at": utcnow() - timedelta(days=365 * (count - n) / count),
         }
         for n in range(count)
-    ]  # fmt: skip
+    ])  # fmt: skip
+
+
+async def _insert_tickets(db: Database, rows: list[dict[str, Any]]) -> None:
+    """Potholes reported by email, written in one statement: each row's own columns over these."""
+    now = utcnow()
+    common = {"public_token": "t", "channel": "email", "category": "pothole", "summary": "a report",
+              "description": "", "created_at": now, "updated_at": now, "last_activity_at": now}  # fmt: skip
     async with db.write() as session:
-        await session.execute(sa.insert(Ticket), rows)
+        await session.execute(sa.insert(Ticket), [common | row for row in rows])
 
 
 SHAPES = {  # the candidate searches of a report: with a map pin, at an address, with no place
@@ -115,15 +121,11 @@ SHAPES = {  # the candidate searches of a report: with a map pin, at an address,
 
 async def _search_steps(db: Database, shape: dict[str, Any]) -> int:
     """SQLite's virtual machine steps (in hundreds) of one candidate search."""
-    steps: list[int] = []
-    async with db.write() as session:
-        assert isinstance(session, InlineSession)
-        session.driver_connection().set_progress_handler(lambda: steps.append(1) and 0, 100)
-        await list_open_tickets_of_category(
-            session=session, category="pothole", since=utcnow() - timedelta(days=14), **shape
-        )
-        session.driver_connection().set_progress_handler(None, 0)
-    return len(steps)
+    since = utcnow() - timedelta(days=14)
+    steps, _ = await vm_steps_of(
+        db, lambda session: list_open_tickets_of_category(session=session, category="pothole", since=since, **shape)
+    )
+    return steps
 
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -187,17 +189,11 @@ async def test_a_search_by_address_alone_on_sqlite_costs_the_same_however_busy_t
 
 
 async def _open_tickets(db: Database, count: int, first: int) -> None:
-    rows = [
-        {
-            "tracking_number": f"SR-OPEN-{first + n}", "public_token": "t", "reply_token": f"open{first + n}",
-            "status": TicketStatus.NEW, "channel": "email", "category": "pothole", "summary": "a report",
-            "description": "", "address_key": f"{n} elsewhere st", "created_at": utcnow(), "updated_at": utcnow(),
-            "last_activity_at": utcnow(),
-        }
+    await _insert_tickets(db, [
+        {"tracking_number": f"SR-OPEN-{first + n}", "reply_token": f"open{first + n}", "status": TicketStatus.NEW,
+         "address_key": f"{n} elsewhere st"}
         for n in range(count)
-    ]  # fmt: skip
-    async with db.write() as session:
-        await session.execute(sa.insert(Ticket), rows)
+    ])  # fmt: skip
 
 
 def test_the_migration_gives_existing_tickets_their_place_key(tmp_path: Path) -> None:
