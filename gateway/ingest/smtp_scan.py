@@ -7,11 +7,14 @@ the plain forms here a few µs, with the same results.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 
-from aiosmtpd.smtp import SMTP
+from aiosmtpd.smtp import MISSING, SMTP, syntax
+
+from gateway.ingest.smtp_data import Refused, read_data
 
 _headers = BytesHeaderParser(policy=compat32)
 
@@ -70,7 +73,37 @@ _PLAIN_PATH = re.compile(rf"<({_ATOM}(?:\.{_ATOM})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9
 
 
 class IngestSMTP(SMTP):
-    """aiosmtpd's protocol, reading plain MAIL and RCPT paths without the general header parser."""
+    """aiosmtpd's protocol, reading plain MAIL and RCPT paths without the general header parser, and DATA in large
+    reads (`gateway.ingest.smtp_data`) instead of one per line."""
+
+    @syntax("DATA")
+    async def smtp_DATA(self, arg: str) -> None:
+        if self._decode_data or "DATA" not in self._handle_hooks:  # (never, in this service) aiosmtpd's own way
+            await super().smtp_DATA(arg)
+            return
+        if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
+            return
+        assert self.envelope is not None
+        if not self.envelope.rcpt_tos:
+            await self.push("503 Error: need RCPT command")
+            return
+        if arg:
+            await self.push("501 Syntax: DATA")
+            return
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        try:
+            content = await read_data(self._reader, size_limit=self.data_size_limit, line_limit=self.line_length_limit)
+        except Refused as refused:
+            await self.push(refused.reply)
+            self._set_post_data_state()
+            return
+        except asyncio.CancelledError:  # the connection was lost during DATA (aiosmtpd's eof_received cancels us)
+            self._writer.close()
+            raise
+        self.envelope.content = self.envelope.original_content = content
+        status = await self._call_handler_hook("DATA")
+        self._set_post_data_state()
+        await self.push("250 OK" if status is MISSING else status)
 
     def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
         match = _PLAIN_PATH.match(arg)
