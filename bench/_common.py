@@ -316,13 +316,15 @@ class SinkHandler:
         return "250 2.0.0 OK"
 
 
-async def serve_smtp(handler: object, hostname: str, tasks: Sequence[asyncio.Task[None]] = ()) -> None:
+async def serve_smtp(
+    handler: object, hostname: str, tasks: Sequence[asyncio.Task[None]] = (), protocol: type[SMTP] = SMTP
+) -> None:
     """The body of a server process: listen on a free loopback port, print `port N`, serve until SIGTERM.
 
     `tasks` are the server's own background work; one that ends before the stop has failed, and the process ends
     with its traceback rather than leave the load generator waiting for answers that never come."""
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: SMTP(handler, hostname=hostname), "127.0.0.1", 0)
+    server = await loop.create_server(lambda: protocol(handler, hostname=hostname), "127.0.0.1", 0)
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)

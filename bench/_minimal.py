@@ -1,10 +1,11 @@
 """A second baseline for `ingest_smtp.py`: the least an email-to-acknowledgement service can do with these parts.
 
-The same packages and the same durability as the service, and nothing else: aiosmtpd answers 250 once the message
-is committed to SQLite (WAL, synchronous=NORMAL, the rows of concurrent sessions in one commit); a worker parses each
-message with the stdlib, stores a ticket, the message and the acknowledgement and marks the raw row done, a batch
-per transaction; a sender relays the acknowledgements over reused aiosmtplib connections and marks them sent. No
-ORM, no quote stripping, no places, no category, no threading, no duplicates, no budgets, no audit log, no logging.
+The same packages and the same durability as the service, and nothing else: aiosmtpd, with the service's protocol
+class (`IngestSMTP`, which reads DATA in large reads), answers 250 once the message is committed to SQLite (WAL,
+synchronous=NORMAL, the rows of concurrent sessions in one commit); a worker parses each message with the stdlib,
+stores a ticket, the message and the acknowledgement and marks the raw row done, a batch per transaction; a sender
+relays the acknowledgements over reused aiosmtplib connections and marks them sent. No ORM, no quote stripping, no
+places, no category, no threading, no duplicates, no budgets, no audit log, no logging.
 
 Its rate is what this machine allows such a pipeline at all, with the load generator and the sink beside it: the
 ceiling that a leaner design of Inbox311 could approach, measured in the same run as the service.
@@ -29,6 +30,8 @@ from typing import Any
 import aiosmtplib
 from _common import serve_smtp
 from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from gateway.ingest.smtp_scan import IngestSMTP
 
 SCHEMA = """
 CREATE TABLE raw (id INTEGER PRIMARY KEY, message_id TEXT UNIQUE, sender TEXT, data BLOB, state TEXT);
@@ -167,4 +170,4 @@ async def run_minimal(relay_port: int) -> None:
     with tempfile.TemporaryDirectory(prefix="inbox311-minimal-") as tmp:
         pipeline = MinimalPipeline(Path(tmp) / "minimal.db", relay_port)
         pipeline.start()
-        await serve_smtp(pipeline, "minimal", pipeline.tasks)
+        await serve_smtp(pipeline, "minimal", pipeline.tasks, IngestSMTP)
