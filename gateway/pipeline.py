@@ -16,6 +16,7 @@ from jinja2 import Environment
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.settings import Settings
+from parsers.positional import pickled_by_position
 from parsers.types import Channel, Classification, GeoPoint, Location, ParsedMessage
 
 PIPELINE: tuple[str, ...] = ("parse", "extract", "classify", "thread", "ticket", "notify")
@@ -50,6 +51,7 @@ class Hold(PipelineOutcome):
     state = "held"
 
 
+@pickled_by_position
 @dataclass(frozen=True, slots=True)
 class ThreadMatch:
     """Which existing ticket a message belongs to, and the rule that said so ("reply-token", "in-reply-to"...)."""
@@ -59,6 +61,7 @@ class ThreadMatch:
     flagged: bool = False  # e.g. a different sender than the reporter: added, but staff should look
 
 
+@pickled_by_position
 @dataclass(slots=True)
 class WorkItem:
     """One raw message on its way through the stages; each stage fills in its own fields."""
@@ -97,6 +100,7 @@ class WorkItem:
         }
 
 
+@pickled_by_position
 @dataclass(frozen=True, slots=True)
 class DuplicateLink:
     """The open ticket a new report duplicates, and why (`rules.dedupe.DuplicateMatch`)."""
@@ -109,6 +113,7 @@ class DuplicateLink:
     similarity: float | None = None
 
 
+@pickled_by_position
 @dataclass(frozen=True, slots=True)
 class Question:
     """One short question the acknowledgement asks about a field the report left out ("location", "category")."""

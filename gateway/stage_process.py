@@ -25,6 +25,7 @@ from gateway.pipeline import PipelineOutcome, Stage, StageContext, WorkItem
 from gateway.settings import Settings
 from gateway.stages.classify import classify_ahead
 from gateway.stages.parse import ENRICHERS
+from parsers.positional import pickled_by_position
 from parsers.types import Channel
 from storage.models import RawState
 
@@ -34,6 +35,7 @@ PURE_STAGES = ("parse", "extract", "classify")
 START_TIMEOUT_SECONDS = 120.0  # importing spaCy and loading the model, on a busy machine
 
 
+@pickled_by_position
 @dataclass(frozen=True, slots=True)
 class Prepared:
     """What the pure stages made of one message: an item for the transaction, or the state and reason to settle."""

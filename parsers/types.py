@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from parsers.positional import pickled_by_position
+
 
 class Channel(StrEnum):
     EMAIL = "email"
@@ -17,12 +19,14 @@ class Channel(StrEnum):
     OPEN311 = "open311"
 
 
+@pickled_by_position
 @dataclass(frozen=True, slots=True)
 class GeoPoint:
     lat: float
     lon: float
 
 
+@pickled_by_position
 @dataclass(frozen=True, slots=True)
 class AttachmentPart:
     """One attachment as it arrived; `filename` is already made safe to store and show."""
@@ -34,6 +38,7 @@ class AttachmentPart:
     gps: GeoPoint | None = None  # from the photo's EXIF, when it carries one
 
 
+@pickled_by_position
 @dataclass(frozen=True, slots=True)
 class MediaRef:
     """A piece of media that is fetched later by the pipeline (MMS `MediaUrlN`, Open311 `media_url`)."""
@@ -42,6 +47,7 @@ class MediaRef:
     content_type: str | None = None
 
 
+@pickled_by_position
 @dataclass(frozen=True, slots=True)
 class AuthVerdicts:
     """SPF/DKIM/DMARC results from an upstream `Authentication-Results` header ("pass", "fail", "none", ...)."""
@@ -51,6 +57,7 @@ class AuthVerdicts:
     dmarc: str | None = None
 
 
+@pickled_by_position
 @dataclass(frozen=True, slots=True)
 class Bounce:
     """A delivery-status report: which of our messages bounced, for whom, and whether it is permanent."""
@@ -61,6 +68,7 @@ class Bounce:
     reason: str
 
 
+@pickled_by_position
 @dataclass(frozen=True, slots=True)
 class ParsedMessage:
     """A message from any channel, reduced to what the rest of the house needs.
@@ -91,6 +99,7 @@ class ParsedMessage:
     extra: tuple[tuple[str, str], ...] = field(default=())  # channel-specific facts worth keeping (name, value)
 
 
+@pickled_by_position
 @dataclass(frozen=True, slots=True)
 class Location:
     """A place found in a report, with where it came from and how sure we are."""
@@ -103,6 +112,7 @@ class Location:
     source: str = "body"  # "subject" | "body" | "attachment" | "form"
 
 
+@pickled_by_position
 @dataclass(frozen=True, slots=True)
 class Classification:
     """The category a report was given, and who decided it (a rule's name, "model", or "triage")."""
