@@ -121,6 +121,24 @@ async def mark_outbox_sent(
     return result.rowcount == 1
 
 
+async def mark_outbox_sent_many(
+    *, session: AsyncSession, owner: str, sent: list[tuple[int, str | None]], state: str = OutboxState.SENT
+) -> int:
+    """`mark_outbox_sent` for several rows (id, provider id): one statement where the driver counts the rows of an
+    executemany (SQLite), else one by one. Returns how many were still this owner's to mark."""
+    now = utcnow()
+    if not session.bind.dialect.supports_sane_multi_rowcount:
+        marked = 0
+        for outbox_id, provider_id in sent:
+            marked += await mark_outbox_sent(
+                session=session, outbox_id=outbox_id, owner=owner, provider_id=provider_id, state=state
+            )
+        return marked
+    params = [{"outbox_id": outbox_id, "owner": owner, "new_state": state, "provider": provider_id, "now": now}
+              for outbox_id, provider_id in sent]  # fmt: skip
+    return (await execute_core(session, _MARK_SENT, params)).rowcount if params else 0
+
+
 async def mark_outbox_failed(
     *,
     session: AsyncSession,

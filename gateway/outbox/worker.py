@@ -12,12 +12,20 @@ import random
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from gateway.metrics import Metrics
 from gateway.redact import redact
 from gateway.settings import OutboxSettings
 from storage.db import Database
 from storage.models import Outbox, OutboxState, utcnow
-from storage.outbox import claim_due_outbox, mark_outbox_failed, mark_outbox_sent, next_due_at, release_outbox_leases
+from storage.outbox import (
+    claim_due_outbox,
+    mark_outbox_failed,
+    mark_outbox_sent_many,
+    next_due_at,
+    release_outbox_leases,
+)
 
 log = logging.getLogger(__name__)
 
@@ -137,29 +145,32 @@ class OutboxWorker:
         if not rows:
             return 0
         results = await asyncio.gather(*(self._send(row) for row in rows))
+        sent: list[tuple[int, str | None]] = []
+        failed: list[tuple[Outbox, OutboxError]] = []
+        for row, (provider_id, error) in zip(rows, results, strict=True):
+            assert row.id is not None
+            if error is None:
+                sent.append((row.id, provider_id))
+            else:
+                failed.append((row, error))
         async with self._db.write() as session:
-            for row, (provider_id, error) in zip(rows, results, strict=True):
-                assert row.id is not None
-                if error is None:
-                    await mark_outbox_sent(
-                        session=session, outbox_id=row.id, owner=self._owner, provider_id=provider_id
-                    )
-                else:
-                    retry_at = None
-                    if error.retryable and row.attempts < self._settings.max_attempts:
-                        retry_at = utcnow() + timedelta(seconds=backoff_delay(row.attempts, self._settings))
-                    await mark_outbox_failed(
-                        session=session, outbox_id=row.id, owner=self._owner, error=str(error), retry_at=retry_at
-                    )
-                    if retry_at is None:
-                        log.error(
-                            "outbox=%d dead after %d attempts to %s: %s",
-                            row.id,
-                            row.attempts,
-                            redact(row.recipient),
-                            error,
-                        )
+            # The sent ones in one statement (a lease lost meanwhile leaves its row to the new holder, as before).
+            await mark_outbox_sent_many(session=session, owner=self._owner, sent=sent)
+            for row, error in failed:
+                await self._record_failure(session, row, error)
         return len(rows)
+
+    async def _record_failure(self, session: AsyncSession, row: Outbox, error: OutboxError) -> None:
+        """Pending again after a backoff, or dead once retrying cannot help or the attempts are used up."""
+        assert row.id is not None
+        retry_at = None
+        if error.retryable and row.attempts < self._settings.max_attempts:
+            retry_at = utcnow() + timedelta(seconds=backoff_delay(row.attempts, self._settings))
+        await mark_outbox_failed(
+            session=session, outbox_id=row.id, owner=self._owner, error=str(error), retry_at=retry_at
+        )
+        if retry_at is None:
+            log.error("outbox=%d dead after %d attempts to %s: %s", row.id, row.attempts, redact(row.recipient), error)
 
     async def _send(self, row: Outbox) -> tuple[str | None, OutboxError | None]:
         sender = self._senders[row.channel]

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from storage.db import Database
 from storage.models import OutboxState, RawState, utcnow
-from storage.outbox import claim_due_outbox, enqueue_outbox_row, mark_outbox_failed
+from storage.outbox import claim_due_outbox, enqueue_outbox_row, get_outbox, mark_outbox_failed, mark_outbox_sent_many
 from storage.raw import NewRaw, claim_pending, store_raw_batch
 from tests.storage.sqlite_steps import vm_steps_of
 
@@ -97,6 +97,31 @@ async def test_replies_are_taken_in_the_order_they_fell_due(db: Database) -> Non
         [taken_sms] = await claim_due_outbox(session=session, owner="me", channels=("sms",), limit=9, lease=minutes,
                                              now=later)  # fmt: skip
     assert taken_sms.id == sms
+
+
+async def test_sent_replies_are_marked_together_and_only_while_still_held(db: Database) -> None:
+    ids = await _enqueue_replies(db, 4)
+    now = utcnow()
+    async with db.write() as session:  # "me" held these three until its lease ran out; "other" took the third
+        mine = await claim_due_outbox(session=session, owner="me", channels=("email",), limit=3,
+                                      lease=timedelta(seconds=-1), now=now)  # fmt: skip
+        [taken] = await claim_due_outbox(session=session, owner="other", channels=("email",), limit=1,
+                                         lease=timedelta(minutes=5), now=now)  # fmt: skip
+    assert [r.id for r in mine] == ids[:3] and taken.id == ids[0]
+    async with db.write() as session:
+        marked = await mark_outbox_sent_many(session=session, owner="me",
+                                             sent=[(ids[0], "p0"), (ids[1], "p1"), (ids[2], None)])  # fmt: skip
+        nothing = await mark_outbox_sent_many(session=session, owner="me", sent=[])
+    assert (marked, nothing) == (2, 0)
+    async with db.read() as session:
+        rows = [await get_outbox(session=session, outbox_id=i) for i in ids]
+    assert [(r.state, r.provider_id, r.lease_owner) for r in rows if r is not None] == [
+        (OutboxState.SENDING, None, "other"),  # the new holder's now, left to it
+        (OutboxState.SENT, "p1", None),
+        (OutboxState.SENT, None, None),
+        (OutboxState.PENDING, None, None),
+    ]
+    assert all(r.sent_at is not None for r in rows[1:3] if r is not None)
 
 
 async def _outbox_claim_steps(db: Database, backlog: int) -> int:
