@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from gateway.ingest.smtp_data import END
+from gateway.ingest.smtp_data import CHUNK_BYTES, END
 from gateway.ingest.smtp_scan import IngestSMTP
 
 SIZE_LIMIT = 6000
@@ -42,19 +43,28 @@ class Server:
     port: int
 
 
-@pytest.fixture
-async def servers() -> AsyncIterator[tuple[Server, Server]]:
+@asynccontextmanager
+async def both_servers(size_limit: int) -> AsyncIterator[tuple[Server, Server]]:
+    """aiosmtpd's `SMTP` and the service's `IngestSMTP`, each with a recorder, on loopback."""
     loop = asyncio.get_running_loop()
     made: list[tuple[asyncio.Server, Server]] = []
-    kwargs: dict[str, Any] = {"data_size_limit": SIZE_LIMIT, "decode_data": False, "enable_SMTPUTF8": True}
+    kwargs: dict[str, Any] = {"data_size_limit": size_limit, "decode_data": False, "enable_SMTPUTF8": True}
     for protocol in (SMTP, IngestSMTP):
         recorder = Recorder()
         server = await loop.create_server(lambda p=protocol, r=recorder: p(r, **kwargs), "127.0.0.1", 0)
         made.append((server, Server(recorder, server.sockets[0].getsockname()[1])))
-    yield made[0][1], made[1][1]
-    for server, _ in made:
-        server.close()
-        await server.wait_closed()
+    try:
+        yield made[0][1], made[1][1]
+    finally:
+        for server, _ in made:
+            server.close()
+            await server.wait_closed()
+
+
+@pytest.fixture
+async def servers() -> AsyncIterator[tuple[Server, Server]]:
+    async with both_servers(SIZE_LIMIT) as pair:
+        yield pair
 
 
 async def _reply(reader: asyncio.StreamReader) -> str:
@@ -193,3 +203,36 @@ async def test_a_dot_line_inside_an_overlong_line_does_not_end_the_data(servers:
     for server in servers:
         replies = await converse(server.port, data, [len(head)], b"NOOP\r\n", pause=0.2)
         assert replies == ["552 Error: Too much mail data", "250 OK"]
+
+
+def _big_cases() -> list[tuple[str, bytes]]:
+    """Messages longer than the reads DATA is taken in: stretches without any `.\\r\\n`, an end that straddles a
+    read's edge, a photo's worth of base64, a line far over the limit, and too much data."""
+    base64_line = b"QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAxMjM0NTY3\r\n"
+    photo = base64_line * (3 * CHUNK_BYTES // len(base64_line))
+    line = b"e" * 78 + b"\r\n"
+    edge = line * (CHUNK_BYTES // len(line)) + b"f" * (CHUNK_BYTES % len(line) - 3) + b"\r\n"
+    assert len(edge) == CHUNK_BYTES - 1  # the end's dot is the read's last byte; no ".\r\n" before it
+    return [
+        ("photo", b"Subject: photo\r\n\r\n" + photo),
+        ("end at the edge of a read", edge),
+        ("dot line at the edge of a read", edge + b"..\r\n" + edge),
+        ("a line over the limit", b"x" * (2 * CHUNK_BYTES) + b"\r\n"),
+        ("too much", photo * 6),
+    ]
+
+
+@pytest.mark.parametrize(("name", "body"), _big_cases(), ids=[n for n, _ in _big_cases()])
+async def test_messages_longer_than_a_read_match_aiosmtpd(name: str, body: bytes) -> None:
+    data = body + END
+    rng = random.Random(name)
+    async with both_servers(1024 * 1024) as (theirs, ours):
+        for cuts in ([], sorted(rng.sample(range(1, len(data)), 12)), [CHUNK_BYTES - 1, CHUNK_BYTES + 2]):
+            expected = await converse(theirs.port, data, cuts, b"NOOP\r\n")
+            assert await converse(ours.port, data, cuts, b"NOOP\r\n") == expected
+        assert ours.recorder.contents == theirs.recorder.contents
+    assert expected[1] == "250 OK"  # the next command after the data
+    outcome = {"a line over the limit": "500", "too much": "552"}.get(name, "250")
+    assert expected[0].startswith(outcome)
+    if outcome == "250":
+        assert ours.recorder.contents[0] == body.replace(b"\r\n..", b"\r\n.")
