@@ -51,7 +51,7 @@ class _HeaderClasses(HeaderRegistry):
 
 
 # aiosmtplib reads every envelope address twice a send with the stdlib's general address parser (`sendmail`
-# checks them all, then MAIL and RCPT read their own): four parses, about an eighth of the sending process's CPU a
+# checks them all, then MAIL and RCPT read their own): four parses, about a tenth of the sending process's CPU a
 # reply. The result depends on the string alone, and the sender address is the same for every reply.
 _parse_address = functools.lru_cache(maxsize=4096)(aiosmtplib.email.parse_address)
 aiosmtplib.smtp.parse_address = aiosmtplib.email.parse_address = _parse_address  # (MAIL and RCPT: via quote_address)
