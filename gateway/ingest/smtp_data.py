@@ -19,7 +19,7 @@ import asyncio
 import sys
 
 END = b".\r\n"
-CHUNK_BYTES = 64 * 1024  # the stream's limit while DATA is read: at most twice this waits in its buffer
+CHUNK_BYTES = 64 * 1024  # the stream's limit while DATA is read: reading pauses once twice this waits unread
 TOO_MUCH = "552 Error: Too much mail data"
 TOO_LONG = "500 Line too long (see RFC5321 4.5.3.1.6)"
 
