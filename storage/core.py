@@ -10,6 +10,7 @@ runs on the cursor directly (storage/sqlite_direct.py); everything else goes thr
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Executable, Result
@@ -36,3 +37,16 @@ async def execute_core(
         if direct is not None:
             return direct
     return (await session.connection()).execute(statement, params)  # SQLite: InlineSession runs it at once
+
+
+async def rows_changed(session: AsyncSession, statement: Executable, params: Sequence[Mapping[str, Any]]) -> int:
+    """How many rows an UPDATE run once for each of `params` changed in all: one executemany where the driver counts
+    the rows of one (SQLite), else one statement for each, counted one by one."""
+    if not params:
+        return 0
+    if session.bind.dialect.supports_sane_multi_rowcount:
+        return (await execute_core(session, statement, list(params))).rowcount
+    changed = 0
+    for one in params:
+        changed += (await execute_core(session, statement, one)).rowcount
+    return changed

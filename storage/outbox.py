@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.core import execute_core
+from storage.core import rows_changed
 from storage.db import insert_returning, insert_row_id
 from storage.leases import Claimable, claim_rows
 from storage.models import Outbox, OutboxState, utcnow
@@ -108,35 +108,15 @@ _MARK_SENT = prepared(
 )
 
 
-async def mark_outbox_sent(
-    *,
-    session: AsyncSession,
-    outbox_id: int,
-    owner: str,
-    provider_id: str | None = None,
-    state: str = OutboxState.SENT,
-) -> bool:
-    params = {"outbox_id": outbox_id, "owner": owner, "new_state": state, "provider": provider_id, "now": utcnow()}
-    result = await execute_core(session, _MARK_SENT, params)
-    return result.rowcount == 1
-
-
 async def mark_outbox_sent_many(
     *, session: AsyncSession, owner: str, sent: list[tuple[int, str | None]], state: str = OutboxState.SENT
 ) -> int:
-    """`mark_outbox_sent` for several rows (id, provider id): one statement where the driver counts the rows of an
-    executemany (SQLite), else one by one. Returns how many were still this owner's to mark."""
+    """Mark rows (id, provider id) sent, those this owner still holds: one statement where the driver counts the rows
+    of an executemany (SQLite), else one by one. Returns how many were still this owner's to mark."""
     now = utcnow()
-    if not session.bind.dialect.supports_sane_multi_rowcount:
-        marked = 0
-        for outbox_id, provider_id in sent:
-            marked += await mark_outbox_sent(
-                session=session, outbox_id=outbox_id, owner=owner, provider_id=provider_id, state=state
-            )
-        return marked
     params = [{"outbox_id": outbox_id, "owner": owner, "new_state": state, "provider": provider_id, "now": now}
               for outbox_id, provider_id in sent]  # fmt: skip
-    return (await execute_core(session, _MARK_SENT, params)).rowcount if params else 0
+    return await rows_changed(session, _MARK_SENT, params)
 
 
 async def mark_outbox_failed(

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.core import execute_core
+from storage.core import execute_core, rows_changed
 from storage.db import DIALECTS, conflict_insert
 from storage.leases import Claimable, claim_rows
 from storage.models import RawInbound, RawState, utcnow
@@ -157,17 +157,10 @@ async def settle_raw(
 async def settle_done(*, session: AsyncSession, owner: str, done: Sequence[tuple[int, int | None]]) -> bool:
     """Settle several claimed rows as done, each with its ticket id, in one statement where the driver counts the
     rows of a multi-row UPDATE (SQLite), else one by one. False when any lease was lost: roll back."""
-    if not session.bind.dialect.supports_sane_multi_rowcount:
-        for raw_id, ticket_id in done:
-            if not await settle_raw(session=session, raw_id=raw_id, owner=owner, state=RawState.DONE,
-                                    ticket_id=ticket_id):  # fmt: skip
-                return False
-        return True
     now = utcnow()
     params = [{"raw_id": raw_id, "owner": owner, "new_state": RawState.DONE, "new_reason": None,
                "new_ticket": ticket_id, "now": now} for raw_id, ticket_id in done]  # fmt: skip
-    result = await execute_core(session, _SETTLE, params)
-    return result.rowcount == len(done)
+    return await rows_changed(session, _SETTLE, params) == len(done)
 
 
 async def release_leases(*, session: AsyncSession, owner: str | None = None) -> int:
