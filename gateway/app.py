@@ -74,8 +74,11 @@ class Inbox311:
             owner=self.owner,
             metrics=self.metrics,
         )
-        self.backlog = Backlog(self.db, settings.smtp, local_worker=settings.worker.enabled)
+        self.backlog = Backlog(
+            self.db, settings.smtp, local_worker=settings.worker.enabled, worker_batch=settings.worker.batch_size
+        )
         self.worker.on_settled = self.backlog.settled
+        self.worker.on_worked = self.backlog.worked
         self.smtp = (
             SmtpListener(settings.smtp, self.writer, self.metrics, self.backlog) if settings.smtp.enabled else None
         )
@@ -199,7 +202,8 @@ class Inbox311:
         details["outbox"] = outbox
         if self.backlog.enabled:  # SMTP flow control: how much may wait, and how often senders were held back
             details["backlog"] = {
-                "limit": self.backlog.limit(), "waited": self.backlog.waited, "deferred": self.backlog.refused,
+                "limit": self.backlog.limit(), "pace_per_second": round(self.backlog.pace, 1),
+                "waited": self.backlog.waited, "deferred": self.backlog.refused,
             }  # fmt: skip
         if not all(v for v in listeners.values() if v is not None) or not worker_up:
             ok = False

@@ -41,7 +41,7 @@ class SmtpSettings(_Section):
     tls_key: str = ""
     require_starttls: bool = False
     # Flow control (gateway/ingest/admission.py): DATA waits while more mail waits for the pipeline than it
-    # settles in `backlog_seconds` (0: never wait), or than `max_backlog`; after `busy_wait_seconds`, 451.
+    # settles in `backlog_seconds` of work (0: never wait), or than `max_backlog`; after `busy_wait_seconds`, 451.
     backlog_seconds: float = Field(default=0.25, ge=0)
     max_backlog: int = Field(default=1000, ge=1)
     busy_wait_seconds: float = Field(default=120.0, gt=0)

@@ -76,6 +76,7 @@ class PipelineWorker:
         self.last_error: str | None = None
         self.on_committed: Callable[[], None] | None = None  # e.g. wake the outbox sender
         self.on_settled: Callable[[int], None] | None = None  # rows left the backlog (e.g. SMTP flow control)
+        self.on_worked: Callable[[int, float], None] | None = None  # a batch of n rows took s seconds (its pace)
 
     # ---- lifecycle ------------------------------------------------------------------------------------------
 
@@ -125,6 +126,7 @@ class PipelineWorker:
             # Cleared before the claim, not after it: a wake-up for rows committed while the claim runs (which it
             # may not see) must still end the wait below.
             self._wake.clear()
+            started = time.monotonic()
             try:
                 claimed, ahead = ahead, None
                 taken, ready = await (claimed if claimed is not None else self._claim_and_prepare())
@@ -140,6 +142,8 @@ class PipelineWorker:
                         ahead = asyncio.create_task(self._prepare_claimed(rows), name="pipeline-prepare")
                 await self._commit_in_groups(ready)
                 n = taken
+                if taken and self.on_worked is not None:
+                    self.on_worked(taken, time.monotonic() - started)
             except Exception as exc:  # the database went away: log, back off, keep the service up
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.exception("worker: batch failed")

@@ -6,11 +6,13 @@ waits for our answer to DATA (RFC 5321 gives it ten minutes) and retries later o
 stored, `admit()` waits while the backlog (raw rows pending or in processing) is over its limit, first come first
 served, and gives up after `busy_wait_seconds` (the handler then answers 451 and the MTA keeps the message).
 
-The limit follows the pipeline: about `backlog_seconds` of the rate at which this process's worker settles rows
-(so a new report waits that long behind the others at most), never below `MIN_BACKLOG` and never above
-`max_backlog`; an instance without a worker of its own uses `max_backlog`. The backlog is counted in the database
-now and then (it also holds other instances' and channels' arrivals) and kept current in between from what this
-process admits and settles.
+The limit follows the pipeline: about `backlog_seconds` of what this process's worker settles in a second of
+work (so a new report waits that long behind the others at most), never below two of its batches (it reads one
+while it commits the other) and never above `max_backlog`; an instance without a worker of its own uses
+`max_backlog`. The pace is measured over the time the worker spent on its batches, not over the clock: measured
+over the clock it would start from nothing at the head of every burst, and a limit too low to keep the worker
+busy would measure only the pace it allowed. The backlog is counted in the database now and then (it also holds
+other instances' and channels' arrivals) and kept current in between from what this process admits and settles.
 """
 
 from __future__ import annotations
@@ -23,23 +25,25 @@ from gateway.settings import SmtpSettings
 from storage.db import Database
 from storage.raw import count_backlog
 
-MIN_BACKLOG = 16  # room for a burst before the pipeline's rate is known, and for one full batch of the worker
-RATE_WINDOW_S = 5.0  # settled rows are counted over this long to know the pipeline's rate
+MIN_BACKLOG = 16  # the least room ever, whatever the worker's batches
+PACE_WINDOW_S = 5.0  # the worker's batches of this long ago give its pace; with none that recent, the last pace
 RECOUNT_S = 1.0  # the database is asked again after this long
 
 
 class Backlog:
-    def __init__(self, db: Database, settings: SmtpSettings, *, local_worker: bool) -> None:
+    def __init__(self, db: Database, settings: SmtpSettings, *, local_worker: bool, worker_batch: int = 0) -> None:
         self._db = db
         self._seconds = settings.backlog_seconds
         self._max = settings.max_backlog
+        self._floor = max(MIN_BACKLOG, 2 * worker_batch)
         self._wait = settings.busy_wait_seconds
         self._local_worker = local_worker
         self._counted = 0  # the database's count at the last recount
         self._counted_at = float("-inf")
         self._since = 0  # stored minus settled since the last recount
         self._unstored = 0  # admitted, not yet stored (nor released)
-        self._settled: deque[float] = deque()  # when this process's worker settled its recent rows
+        self._batches: deque[tuple[float, int, float]] = deque()  # the worker's recent batches: when, rows, seconds
+        self._pace = 0.0  # rows the worker settles in a second of work; 0 until its first batch
         self._turn = asyncio.Lock()  # waiters are admitted in the order they came
         self._room = asyncio.Event()
         self.waited = 0  # messages that had to wait (shown in /healthz)
@@ -56,19 +60,26 @@ class Backlog:
     def limit(self) -> int:
         if not self._local_worker:
             return self._max
-        self._forget_old_settlements(time.monotonic())
-        rate = len(self._settled) / RATE_WINDOW_S
-        return max(MIN_BACKLOG, min(self._max, int(rate * self._seconds)))
+        return min(self._max, max(self._floor, int(self._pace * self._seconds)))
 
-    def _forget_old_settlements(self, now: float) -> None:
-        while self._settled and self._settled[0] < now - RATE_WINDOW_S:
-            self._settled.popleft()
+    @property
+    def pace(self) -> float:
+        """Rows the worker settles in a second of work, over its recent batches (0 before its first)."""
+        return self._pace
+
+    def worked(self, rows: int, seconds: float) -> None:
+        """The worker took `seconds` from taking a batch of `rows` to settling it (both stages running side by side
+        in the steady state, so this is its pace when it has work, whatever arrives)."""
+        now = time.monotonic()
+        self._batches.append((now, rows, seconds))
+        while self._batches[0][0] < now - PACE_WINDOW_S:
+            self._batches.popleft()
+        total_rows = sum(b[1] for b in self._batches)
+        total_seconds = sum(b[2] for b in self._batches)
+        self._pace = total_rows / max(total_seconds, 1e-3)
 
     def settled(self, count: int = 1) -> None:
         """The worker finished rows (done, quarantined or held): room for as many new ones."""
-        now = time.monotonic()
-        self._settled.extend([now] * count)
-        self._forget_old_settlements(now)  # also when no SMTP arrives to ask for the limit (IMAP, texts)
         self._since -= count
         self._room.set()
 

@@ -47,7 +47,8 @@ async def test_a_full_backlog_defers_with_451_and_stores_nothing(ingest_only: In
         assert len(await list_raw(session=session)) == 2  # the deferred message was never stored
     assert ingest_only.backlog.refused == 1
     ok, details = await ingest_only.health()
-    assert ok and details["backlog"] == {"limit": 2, "waited": 1, "deferred": 1}  # operators see it in /healthz
+    # Operators see it in /healthz (no worker here, so no pace).
+    assert ok and details["backlog"] == {"limit": 2, "pace_per_second": 0.0, "waited": 1, "deferred": 1}
 
 
 async def test_a_waiting_message_goes_in_when_room_is_made(ingest_only: Inbox311) -> None:
@@ -68,26 +69,64 @@ async def test_duplicates_take_no_room(ingest_only: Inbox311) -> None:
     assert ingest_only.backlog.size == 1
 
 
-async def test_the_limit_follows_the_workers_rate(settings: Settings, sqlite_db: Database) -> None:
-    smtp = settings.smtp.model_copy(update={"backlog_seconds": 0.5, "max_backlog": 100})
-    backlog = Backlog(sqlite_db, smtp, local_worker=True)
-    assert backlog.limit() == MIN_BACKLOG  # rate not known yet: room for a burst
-    backlog.settled(400)  # 400 rows in the 5-second window: 80/s, half a second of that is 40
-    assert backlog.limit() == 40
-    backlog.settled(2000)
-    assert backlog.limit() == 100  # never above max_backlog
+async def test_the_limit_follows_the_workers_pace(settings: Settings, sqlite_db: Database) -> None:
+    smtp = settings.smtp.model_copy(update={"backlog_seconds": 0.5, "max_backlog": 1000})
+    backlog = Backlog(sqlite_db, smtp, local_worker=True, worker_batch=32)
+    assert backlog.limit() == 64  # pace not known yet: room for two batches (one read while the other commits)
+    backlog.worked(32, 0.1)  # 320 rows a second of work, half a second of that is 160
+    assert backlog.pace == pytest.approx(320) and backlog.limit() == 160
+    backlog.worked(32, 0.3)  # 64 rows in 0.4 s of work: 160/s
+    assert backlog.limit() == 80
+    backlog.worked(6400, 0.1)
+    assert backlog.limit() == 1000  # never above max_backlog
 
 
-async def test_only_the_rate_window_is_remembered(
+async def test_the_floor_is_the_least_room_and_max_backlog_wins(settings: Settings, sqlite_db: Database) -> None:
+    slow = Backlog(sqlite_db, settings.smtp.model_copy(update={"backlog_seconds": 0.25}), local_worker=True)
+    slow.worked(10, 1.0)  # 2.5 rows in a quarter of a second
+    assert slow.limit() == MIN_BACKLOG
+    small = settings.smtp.model_copy(update={"max_backlog": 5})
+    assert Backlog(sqlite_db, small, local_worker=True, worker_batch=32).limit() == 5  # the operator's cap
+
+
+async def test_a_burst_gets_the_full_limit_from_the_first_batch(
+    settings: Settings, sqlite_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Measured over the clock, the pace would be a fifth of the truth a second into a burst after a quiet spell
+    (and the limit with it); measured over the worker's own time it is right at once, and stays right while idle."""
+    smtp = settings.smtp.model_copy(update={"backlog_seconds": 0.25, "max_backlog": 1000})
+    backlog = Backlog(sqlite_db, smtp, local_worker=True, worker_batch=32)
+    clock = [1000.0]
+    monkeypatch.setattr("gateway.ingest.admission.time.monotonic", lambda: clock[0])
+    backlog.worked(32, 0.08)  # the first batch of a burst: 400 rows a second of work
+    assert backlog.limit() == 100
+    clock[0] += 3600.0  # an idle hour: the pipeline is no slower for it
+    assert backlog.limit() == 100
+    backlog.worked(32, 0.1)  # the new burst's first batch, slower: only it counts now (the old one is past)
+    assert backlog.limit() == 80
+
+
+async def test_only_the_pace_window_is_remembered(
     settings: Settings, sqlite_db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     backlog = Backlog(sqlite_db, settings.smtp, local_worker=True)
     clock = [1000.0]
     monkeypatch.setattr("gateway.ingest.admission.time.monotonic", lambda: clock[0])
-    for _ in range(100):  # a long run of texts and mailbox mail, with no SMTP session asking for the limit
-        backlog.settled(50)
+    for _ in range(100):  # a long run of batches, with no SMTP session asking for the limit
+        backlog.worked(50, 0.5)
         clock[0] += 1.0
-    assert len(backlog._settled) <= 50 * 6  # about the last five seconds, not all 5000
+    assert len(backlog._batches) <= 6  # about the last five seconds, not all 100
+    assert backlog.pace == pytest.approx(100)
+
+
+async def test_the_worker_reports_its_pace(service: Inbox311) -> None:
+    host, port = service.smtp_address
+    for n in range(3):
+        await aiosmtplib.send(report(message_id=f"<pace{n}@resident.example>"), hostname=host, port=port)
+    await service.worker.drain()
+    assert service.backlog.pace > 0  # the worker's batches were measured
+    ok, details = await service.health()
+    assert ok and details["backlog"]["pace_per_second"] == round(service.backlog.pace, 1)
 
 
 async def test_the_count_includes_what_others_stored(settings: Settings, sqlite_db: Database) -> None:
