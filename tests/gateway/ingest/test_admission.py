@@ -72,7 +72,7 @@ async def test_duplicates_take_no_room(ingest_only: Inbox311) -> None:
 async def test_the_limit_follows_the_workers_pace(settings: Settings, sqlite_db: Database) -> None:
     smtp = settings.smtp.model_copy(update={"backlog_seconds": 0.5, "max_backlog": 1000})
     backlog = Backlog(sqlite_db, smtp, local_worker=True, worker_batch=32)
-    assert backlog.limit() == 64  # pace not known yet: room for two batches (one read while the other commits)
+    assert backlog.limit() == 32  # pace not known yet: room for one of the worker's batches
     backlog.worked(32, 0.1)  # 320 rows a second of work, half a second of that is 160
     assert backlog.pace == pytest.approx(320) and backlog.limit() == 160
     backlog.worked(32, 0.3)  # 64 rows in 0.4 s of work: 160/s
@@ -102,8 +102,8 @@ async def test_a_burst_gets_the_full_limit_from_the_first_batch(
     assert backlog.limit() == 100
     clock[0] += 3600.0  # an idle hour: the pipeline is no slower for it
     assert backlog.limit() == 100
-    backlog.worked(32, 0.1)  # the new burst's first batch, slower: only it counts now (the old one is past)
-    assert backlog.limit() == 80
+    backlog.worked(32, 0.16)  # the new burst's first batch, slower: only it counts now (the old one is past)
+    assert backlog.limit() == 50
 
 
 async def test_only_the_pace_window_is_remembered(
