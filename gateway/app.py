@@ -97,6 +97,8 @@ class Inbox311:
         )
         self.web_app = create_web_app(self.web_ctx)
         self.worker.on_committed = self.outbox.wake  # acknowledgements go out at once, not at the next poll
+        self.worker.outbox_lease = self.outbox.lease_offer  # ... and without a claim (gateway/outbox/worker.py)
+        self.worker.hand_over = self.outbox.hand_over
         self._http: _EmbeddedUvicorn | None = None
         self._http_task: asyncio.Task[None] | None = None
 

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable
 from datetime import timedelta
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from gateway.metrics import Metrics
 from gateway.pipeline import PipelineOutcome, Services, Stage, StageContext, WorkItem
@@ -26,7 +26,8 @@ from gateway.stages import pipeline_stages
 from parsers.types import Channel
 from storage.db import Database
 from storage.events import keep_events, write_kept_events
-from storage.models import RawInbound, RawState, utcnow
+from storage.models import Outbox, RawInbound, RawState, utcnow
+from storage.outbox import OutboxLease, offer_outbox_lease, take_leased_outbox
 from storage.raw import claim_pending, count_raw_by_state, release_leases, settle_done, settle_raw
 from storage.wakeups import RawListener
 
@@ -77,6 +78,9 @@ class PipelineWorker:
         self.on_committed: Callable[[], None] | None = None  # e.g. wake the outbox sender
         self.on_settled: Callable[[int], None] | None = None  # rows left the backlog (e.g. SMTP flow control)
         self.on_worked: Callable[[int, float], None] | None = None  # a batch of n rows took s seconds (its pace)
+        # The outbox's sender: a lease for the replies a transaction queues, and the replies once it has committed.
+        self.outbox_lease: Callable[[], OutboxLease | None] | None = None
+        self.hand_over: Callable[[list[Outbox]], None] | None = None
 
     # ---- lifecycle ------------------------------------------------------------------------------------------
 
@@ -237,6 +241,7 @@ class PipelineWorker:
             try:
                 async with self._db.write() as session:
                     keep_events(session)  # the group's audit rows go in as one INSERT
+                    self._offer_outbox_lease(session)
                     opened = time.monotonic()
                     for row, item in ready[start:]:
                         await asyncio.sleep(0)  # (as above; the transaction holds only this process's write turn)
@@ -251,6 +256,7 @@ class PipelineWorker:
                     done = [(item.raw_id, item.ticket_id) for _, item in committed]
                     if not await settle_done(session=session, owner=self.owner, done=done):
                         raise LeaseLost("a row of the group")  # redone one by one: those still ours are settled
+                    replies = take_leased_outbox(session)
             except Exception:
                 if attempted == start:  # the transaction did not even begin: the database is away
                     raise
@@ -259,6 +265,7 @@ class PipelineWorker:
                     await self._process_alone(row, item)
                 start = attempted
                 continue
+            self._hand_over(replies)
             for row, item in committed:
                 self._processed(row, item)
             start = attempted
@@ -286,8 +293,10 @@ class PipelineWorker:
         try:
             async with self._db.write() as session:
                 keep_events(session)
+                self._offer_outbox_lease(session)
                 await self._transact(item, StageContext(services=self._services, session=session), reached)
                 await write_kept_events(session)
+                replies = take_leased_outbox(session)
         except LeaseLost:
             log.warning("raw=%d lease lost; another worker has it", item.raw_id)
             return
@@ -298,7 +307,19 @@ class PipelineWorker:
             log.exception("raw=%d quarantined: stage %s raised", item.raw_id, reached[0])
             await self._settle(item, RawState.QUARANTINED, f"{reached[0]}: {type(exc).__name__}: {exc}"[:2000])
             return
+        self._hand_over(replies)
         self._processed(row, item)
+
+    def _offer_outbox_lease(self, session: AsyncSession) -> None:
+        """The replies this transaction queues are written leased to the sender, if it takes them (`_hand_over`)."""
+        lease = self.outbox_lease() if self.outbox_lease is not None else None
+        if lease is not None:
+            offer_outbox_lease(session, lease)
+
+    def _hand_over(self, replies: list[Outbox]) -> None:
+        """After the commit: the replies written leased go to the sender directly."""
+        if replies and self.hand_over is not None:
+            self.hand_over(replies)
 
     def _processed(self, row: RawInbound, item: WorkItem) -> None:
         """After the commit: count, wake the outbox, log."""

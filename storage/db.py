@@ -86,6 +86,15 @@ def as_loaded(session: AsyncSession, model: type[M], row: Sequence[Any]) -> M:
     return instance  # type: ignore[no-any-return]
 
 
+def as_transient(model: type[M], values: dict[str, Any]) -> M:
+    """An object of `model` in no session holding `values` (columns not among them read None), made the way
+    `as_loaded` makes one: the model's own constructor validates and fills defaults at thirty times the cost."""
+    mapper, _, _ = _layout(model)
+    instance = mapper.class_manager.new_instance()
+    instance.__dict__.update(values)
+    return instance  # type: ignore[no-any-return]
+
+
 @functools.cache
 def _insert_with_id(table: Table) -> Executable:
     return prepared(insert(table).returning(table.c.id))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -10,7 +11,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.core import rows_changed
-from storage.db import insert_returning, insert_row_id
+from storage.db import as_transient, insert_returning, insert_row_id
 from storage.leases import Claimable, claim_rows
 from storage.models import Outbox, OutboxState, utcnow
 from storage.sqlite_direct import prepared
@@ -32,6 +33,34 @@ async def enqueue_outbox(
     return await insert_returning(session, Outbox, values)
 
 
+@dataclass(frozen=True, slots=True)
+class OutboxLease:
+    """A sender's offer to take a transaction's new replies of `channels` straight from it once it commits: they
+    are written already leased to `owner` until `until`, so the sender needs no claim to take them."""
+
+    owner: str
+    channels: frozenset[str]
+    until: datetime
+
+
+_OFFER, _LEASED = "outbox_lease", "outbox_leased"
+
+
+def offer_outbox_lease(session: AsyncSession, lease: OutboxLease) -> None:
+    """From now on this transaction's `enqueue_outbox_row` writes its rows of the lease's channels leased, and keeps
+    them for `take_leased_outbox`."""
+    session.info[_OFFER] = lease
+    session.info[_LEASED] = []
+
+
+def take_leased_outbox(session: AsyncSession) -> list[Outbox]:
+    """The rows written leased in this transaction so far (transient objects), for the sender once it commits."""
+    leased: list[Outbox] = session.info.get(_LEASED) or []
+    if leased:
+        session.info[_LEASED] = []
+    return leased
+
+
 async def enqueue_outbox_row(
     *,
     session: AsyncSession,
@@ -42,9 +71,16 @@ async def enqueue_outbox_row(
     ticket_id: int | None = None,
     message_id: str | None = None,
 ) -> int:
-    """`enqueue_outbox` for callers that need only the new id (the pipeline's acknowledgements)."""
+    """`enqueue_outbox` for callers that need only the new id (the pipeline's acknowledgements). Under a sender's
+    lease offer (`offer_outbox_lease`) the row is written leased to it, one attempt begun."""
     values = _outbox_values(ticket_id, channel, kind, recipient, payload, message_id, OutboxState.PENDING, None)
-    return await insert_row_id(session, Outbox, values)
+    lease: OutboxLease | None = session.info.get(_OFFER)
+    if lease is None or channel not in lease.channels:
+        return await insert_row_id(session, Outbox, values)
+    values |= {"state": OutboxState.SENDING, "lease_owner": lease.owner, "lease_until": lease.until, "attempts": 1}
+    outbox_id = await insert_row_id(session, Outbox, values)
+    session.info[_LEASED].append(as_transient(Outbox, {**values, "id": outbox_id}))
+    return outbox_id
 
 
 def _outbox_values(

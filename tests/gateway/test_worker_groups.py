@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -46,13 +47,14 @@ async def svc(
     service = Inbox311(service_settings(settings, db_url, sink.port))
     service.worker = PipelineWorker(service.db, service.services, stages=_with_failing_stage())
     service.worker.on_committed = service.outbox.wake
+    service.worker.outbox_lease, service.worker.hand_over = service.outbox.lease_offer, service.outbox.hand_over
     await service.start()
     await service.worker.stop()  # the tests drive the worker themselves
     yield service
     await service.stop()
 
 
-async def test_a_failing_row_inside_a_group_is_settled_alone_and_the_others_once(svc: Inbox311) -> None:
+async def test_a_failing_row_inside_a_group_is_settled_alone_and_the_others_once(svc: Inbox311, sink: SmtpSink) -> None:
     subjects = ["Pothole", "Light out", "boom", "Graffiti", "junk", "Hydrant leak"]
     await store(svc, [raw_email(n, subject) for n, subject in enumerate(subjects, start=1)])
     await svc.worker.drain()
@@ -69,6 +71,11 @@ async def test_a_failing_row_inside_a_group_is_settled_alone_and_the_others_once
     assert sorted(t.id for t in tickets) == sorted(r.ticket_id for r in done)
     # the rolled-back group's tracking numbers were given back: no gaps
     assert sorted(int(t.tracking_number.rsplit("-", 1)[1]) for t in tickets) == [1, 2, 3, 4]
+    # the rolled-back group's replies (written leased to the sender) were never handed over; the redone rows' were
+    messages = await sink.handler.wait_for(4)
+    await asyncio.sleep(0.3)
+    assert len(sink.handler.envelopes) == 4
+    assert sorted(m["In-Reply-To"] for m in messages) == [f"<m{n}@resident.example>" for n in (1, 2, 4, 6)]
 
 
 async def test_rows_of_one_batch_share_a_commit(svc: Inbox311) -> None:
