@@ -8,10 +8,13 @@ the plain forms here a few µs, with the same results.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
+from collections.abc import Callable
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 
+import aiosmtpd.smtp
 from aiosmtpd.smtp import MISSING, SMTP, syntax
 
 from gateway.ingest.smtp_data import Refused, read_data
@@ -72,9 +75,46 @@ _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _PLAIN_PATH = re.compile(rf"<({_ATOM}(?:\.{_ATOM})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)>(?:[ \t]+(?=[^ \t(])|\Z)")
 
 
+_sanitized_log = aiosmtpd.smtp.sanitized_log
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+
+
+def _sanitized_log_if_logged(func: Callable[..., None], msg: str, *args: object, **kwargs: object) -> None:
+    """aiosmtpd's `sanitized_log`, skipped when its logger would drop the line: aiosmtpd calls it twice for every
+    command (at DEBUG and INFO, which the service does not log for aiosmtpd), and it masks the arguments before the
+    logger looks at the level, about 3 µs a command."""
+    logger, level = getattr(func, "__self__", None), _LEVELS.get(getattr(func, "__name__", ""))
+    if level is not None and isinstance(logger, logging.Logger) and not logger.isEnabledFor(level):
+        return
+    _sanitized_log(func, msg, *args, **kwargs)
+
+
+aiosmtpd.smtp.sanitized_log = _sanitized_log_if_logged  # (the module's command loop looks it up at each call)
+
+
 class IngestSMTP(SMTP):
-    """aiosmtpd's protocol, reading plain MAIL and RCPT paths without the general header parser, and DATA in large
-    reads (`gateway.ingest.smtp_data`) instead of one per line."""
+    """aiosmtpd's protocol, reading plain MAIL and RCPT paths without the general header parser, DATA in large
+    reads (`gateway.ingest.smtp_data`) instead of one per line, and with one idle timer a session moved lazily."""
+
+    _deadline = 0.0
+
+    def _reset_timeout(self, duration: float | None = None) -> None:
+        """The session times out `duration` (the idle timeout) from now, as in aiosmtpd. aiosmtpd cancels its timer
+        and starts another at every command, and the event loop keeps each cancelled one in its heap until it comes
+        due; here the timer only moves when the new deadline is sooner, and otherwise finds the later one when it
+        fires (`_timeout_due`)."""
+        self._deadline = deadline = self.loop.time() + (duration or self._timeout_duration)
+        handle = self._timeout_handle
+        if handle is None or handle.cancelled() or handle.when() > deadline:
+            if handle is not None:
+                handle.cancel()
+            self._timeout_handle = self.loop.call_at(deadline, self._timeout_due)
+
+    def _timeout_due(self) -> None:
+        if self.loop.time() < self._deadline:  # commands came since the timer was set: wait for the latest
+            self._timeout_handle = self.loop.call_at(self._deadline, self._timeout_due)
+            return
+        self._timeout_cb()
 
     @syntax("DATA")
     async def smtp_DATA(self, arg: str) -> None:
