@@ -115,6 +115,10 @@ class OutboxWorker:
         """Replies were handed over lately: the database need not be asked at every wake-up."""
         return time.monotonic() - self._handed_at < CLAIM_EVERY_S
 
+    def _until_claim(self) -> float:
+        """Seconds until the due rows are claimed again while replies are being handed over (0 or less: now)."""
+        return CLAIM_EVERY_S - (time.monotonic() - self._claimed_at)
+
     def _take_handed(self) -> list[Outbox]:
         """Up to a batch of the handed-over replies, leaving out any whose lease is past half its time (it will be
         claimed again once it ends: sending it now could overlap with that)."""
@@ -164,7 +168,7 @@ class OutboxWorker:
                 if n:
                     wait = 0.0
                 elif self._handing():  # until the next claim, unless a hand-over comes first
-                    wait = max(CLAIM_EVERY_S - (time.monotonic() - self._claimed_at), 0.01)
+                    wait = max(self._until_claim(), 0.01)
                 else:
                     wait = await self._seconds_until_due()
             except Exception as exc:
@@ -190,7 +194,7 @@ class OutboxWorker:
         if not self._senders:
             return 0
         rows = self._take_handed()
-        if not self._handing() or time.monotonic() - self._claimed_at >= CLAIM_EVERY_S:
+        if not self._handing() or self._until_claim() <= 0:
             self._claimed_at = time.monotonic()
             async with self._db.write() as session:
                 rows += await claim_due_outbox(
