@@ -28,7 +28,14 @@ from storage.db import Database
 from storage.events import keep_events, write_kept_events
 from storage.models import Outbox, RawInbound, RawState, utcnow
 from storage.outbox import OutboxLease, offer_outbox_lease, take_leased_outbox
-from storage.raw import claim_pending, count_raw_by_state, release_leases, settle_done, settle_raw
+from storage.raw import (
+    claim_pending,
+    count_raw_by_state,
+    read_raw_bodies,
+    release_leases,
+    settle_done,
+    settle_raw,
+)
 from storage.wakeups import RawListener
 
 log = logging.getLogger(__name__)
@@ -170,13 +177,18 @@ class PipelineWorker:
         await self._commit_in_groups(ready)
         return taken
 
-    async def _claim(self) -> list[RawInbound]:
+    async def _claim(self) -> list[tuple[RawInbound, bytes | None]]:
+        """Lease the next batch of rows, each with its bytes (read in the same transaction)."""
         lease = timedelta(seconds=self._settings.lease_seconds)
         async with self._db.write() as session:
-            return await claim_pending(session=session, owner=self.owner, limit=self._settings.batch_size, lease=lease)
+            rows = await claim_pending(session=session, owner=self.owner, limit=self._settings.batch_size, lease=lease)
+            bodies = await read_raw_bodies(session=session, raw_ids=[row.id for row in rows if row.id is not None])
+        return [(row, bodies.get(row.id)) for row in rows if row.id is not None]
 
-    async def _prepare_claimed(self, rows: list[RawInbound]) -> tuple[int, list[tuple[RawInbound, WorkItem]]]:
-        return len(rows), await self._prepare_rows(rows)
+    async def _prepare_claimed(
+        self, claimed: list[tuple[RawInbound, bytes | None]]
+    ) -> tuple[int, list[tuple[RawInbound, WorkItem]]]:
+        return len(claimed), await self._prepare_rows(claimed)
 
     async def _claim_and_prepare(self) -> tuple[int, list[tuple[RawInbound, WorkItem]]]:
         return await self._prepare_claimed(await self._claim())
@@ -200,12 +212,14 @@ class PipelineWorker:
             await asyncio.sleep(0.05)
         raise TimeoutError(f"raw rows still pending after {within} s")
 
-    async def _prepare_rows(self, rows: list[RawInbound]) -> list[tuple[RawInbound, WorkItem]]:
+    async def _prepare_rows(self, claimed: list[tuple[RawInbound, bytes | None]]) -> list[tuple[RawInbound, WorkItem]]:
         """The rows, in order, as work items after the pure stages, leaving out those settled already."""
         items: list[tuple[RawInbound, WorkItem]] = []
-        for row in rows:
-            item = _new_item(row)
-            if row.attempts > self._settings.max_attempts:
+        for row, raw in claimed:
+            item = _new_item(row, raw or b"")
+            if raw is None:  # (written in the row's own transaction: only a damaged database lacks it)
+                await self._settle(item, RawState.QUARANTINED, "raw-body: the message's bytes are missing")
+            elif row.attempts > self._settings.max_attempts:
                 await self._settle(item, RawState.QUARANTINED, "too-many-attempts: the worker stopped on it repeatedly")
             else:
                 items.append((row, item))
@@ -351,13 +365,13 @@ class PipelineWorker:
         log.warning("raw=%d %s: %s", item.raw_id, state, reason)
 
 
-def _new_item(row: RawInbound) -> WorkItem:
+def _new_item(row: RawInbound, raw: bytes) -> WorkItem:
     assert row.id is not None
     return WorkItem(
         raw_id=row.id,
         channel=Channel(row.channel),
         source=row.source,
-        raw=row.raw,
+        raw=raw,
         received_at=row.received_at,
         envelope_from=row.envelope_from,
         envelope_to=row.envelope_to,

@@ -11,7 +11,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import conflict_insert
-from storage.models import ImapCheckpoint, RawInbound, utcnow
+from storage.models import ImapCheckpoint, RawBody, RawInbound, utcnow
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +92,9 @@ async def stored_digests_without_message_id(*, session: AsyncSession, source: st
     digests: set[str] = set()
     for start in range(0, len(wanted), 500):
         rows = await session.execute(
-            select(RawInbound.raw).where(
+            select(RawBody.raw)
+            .join(RawInbound, RawInbound.id == RawBody.raw_id)
+            .where(
                 RawInbound.source == source,
                 RawInbound.message_id.is_(None),
                 RawInbound.size.in_(wanted[start : start + 500]),

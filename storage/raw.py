@@ -1,4 +1,4 @@
-"""Queries on `raw_inbound`: idempotent storing, claiming pending rows with a lease, and settling them."""
+"""Queries on `raw_inbound` (and `raw_body`): idempotent storing, claiming pending rows with a lease, settling them."""
 
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.core import execute_core, rows_changed
 from storage.db import DIALECTS, conflict_insert
 from storage.leases import Claimable, claim_rows
-from storage.models import RawInbound, RawState, utcnow
+from storage.models import RawBody, RawInbound, RawState, utcnow
 from storage.sqlite_direct import prepared
 from storage.wakeups import announce_new_raw
 
@@ -48,6 +48,7 @@ def _store_statement(insert):  # noqa: ANN001, ANN202 (a dialect's insert() and 
 # Built once, so SQLAlchemy compiles each only once: a multi-row VALUES built per batch was compiled per batch,
 # which cost more than the database's work.
 _STORE = {name: _store_statement(conflict_insert(name)) for name in DIALECTS}
+STORE_BODY = prepared(insert(RawBody.__table__))
 
 
 async def store_raw_batch(*, session: AsyncSession, items: Sequence[NewRaw]) -> list[StoredRaw]:
@@ -67,6 +68,9 @@ async def store_raw_batch(*, session: AsyncSession, items: Sequence[NewRaw]) -> 
         rows = await session.execute(stmt, [raw_row_values(item, now) for item in first.values()])
         ids = {key: raw_id for key, raw_id in rows.all()}
     if ids:
+        await execute_core(
+            session, STORE_BODY, [{"raw_id": raw_id, "raw": first[key].raw} for key, raw_id in ids.items()]
+        )
         await announce_new_raw(session)  # to the workers of other instances, at commit (PostgreSQL)
     results: list[StoredRaw] = []
     for item in items:
@@ -76,7 +80,7 @@ async def store_raw_batch(*, session: AsyncSession, items: Sequence[NewRaw]) -> 
 
 
 def raw_row_values(item: NewRaw, now: datetime) -> dict[str, object]:
-    """The columns of a new `raw_inbound` row for `item`, as received at `now`."""
+    """The columns of a new `raw_inbound` row for `item`, as received at `now` (its bytes go to `raw_body`)."""
     return {
         "channel": item.channel,
         "source": item.source,
@@ -84,7 +88,6 @@ def raw_row_values(item: NewRaw, now: datetime) -> dict[str, object]:
         "message_id": item.message_id,
         "envelope_from": item.envelope_from,
         "envelope_to": item.envelope_to,
-        "raw": item.raw,
         "size": len(item.raw),
         "state": RawState.PENDING,
         "attempts": 0,
@@ -107,6 +110,14 @@ async def claim_pending(
         session=session, model=RawInbound, claimable=_CLAIMABLE, params={"now": now}, held_state=RawState.PROCESSING,
         owner=owner, limit=limit, lease_until=now + lease,
     )  # fmt: skip
+
+
+async def read_raw_bodies(*, session: AsyncSession, raw_ids: Sequence[int]) -> dict[int, bytes]:
+    """The bytes of these rows, by id (one statement for a claimed batch)."""
+    if not raw_ids:
+        return {}
+    found = await session.execute(select(RawBody.raw_id, RawBody.raw).where(RawBody.raw_id.in_(list(raw_ids))))
+    return {raw_id: raw for raw_id, raw in found.all()}
 
 
 _CLAIMABLE = (  # built once (storage/leases.py); a raw row is taken in the order it arrived

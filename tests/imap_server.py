@@ -227,6 +227,15 @@ async def raw_rows(db: Database) -> list[RawInbound]:
         return list((await session.execute(select(RawInbound).order_by(RawInbound.id))).scalars())
 
 
+async def raw_bytes(db: Database, rows: list[RawInbound]) -> list[bytes]:
+    """The stored bytes of each of `rows`, in their order."""
+    from storage.raw import read_raw_bodies
+
+    async with db.read() as session:
+        bodies = await read_raw_bodies(session=session, raw_ids=[r.id for r in rows if r.id is not None])
+    return [bodies[r.id] for r in rows if r.id is not None]
+
+
 async def tickets_after_pipeline(db: Database, settings: Settings) -> list[Ticket]:
     """Run the real pipeline over every stored row (rules only, no model: fast) and return the tickets made."""
     from gateway.outbox.templates import build_templates

@@ -8,11 +8,11 @@ import sys
 from collections import Counter
 from email.message import EmailMessage
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from gateway.app import Inbox311
 from gateway.settings import Settings
-from storage.models import Attachment, Blob, RawInbound, RawState
+from storage.models import Attachment, Blob, RawBody, RawInbound, RawState
 from storage.raw import NewRaw, list_raw, store_raw_batch
 from tests.gateway.conftest import service_settings
 from tests.parsers.email_fixtures import EMAIL, all_message_files
@@ -129,3 +129,30 @@ async def test_quarantined_message_can_be_replayed_from_the_cli(
         check=True,
     ).stdout
     assert "\n1 " in listed
+
+
+async def test_a_row_whose_bytes_are_missing_is_quarantined_and_the_next_is_answered(
+    settings: Settings, sqlite_url: str, sink: SmtpSink
+) -> None:
+    """Only a damaged database has a queue row without its bytes: the row is set aside with the reason, once, and
+    the rest of its batch goes on."""
+    svc = Inbox311(service_settings(settings, sqlite_url, sink.port))
+    await svc.start()
+    try:
+        await svc.worker.stop()
+        report = b"From: r@resident.example\r\nTo: reports@city.example\r\nSubject: pothole\r\n\r\nPothole, Main St\r\n"
+        async with svc.db.write() as session:
+            [lost, kept] = await store_raw_batch(
+                session=session,
+                items=[NewRaw(channel="email", source="t", idempotency_key=f"b{n}", raw=report) for n in (1, 2)],
+            )
+            await session.execute(delete(RawBody).where(RawBody.raw_id == lost.raw_id))
+        await svc.worker.start()
+        await svc.worker.drain()
+        async with svc.db.read() as session:
+            rows = {r.id: r for r in await list_raw(session=session)}
+    finally:
+        await svc.stop()
+    assert rows[lost.raw_id].state == RawState.QUARANTINED
+    assert rows[lost.raw_id].reason == "raw-body: the message's bytes are missing"
+    assert rows[kept.raw_id].state == RawState.DONE and rows[kept.raw_id].ticket_id is not None

@@ -17,6 +17,7 @@ from gateway.settings import Settings
 from gateway.web.routes.twilio import EMPTY_TWIML, signature_valid
 from storage.models import Contact, Outbox, OutboxState, RawInbound
 from storage.outbox import enqueue_outbox
+from storage.raw import read_raw_bodies
 from tests.twilio_support import (
     PUBLIC_BASE,
     RESIDENT,
@@ -65,7 +66,9 @@ async def test_signed_text_is_stored_before_the_empty_twiml_answer(service: Inbo
     [row] = await _raw_rows(service)  # committed when the answer was given
     assert row.channel == "sms" and row.source == "twilio"
     assert row.idempotency_key == f"twilio:{form['MessageSid']}" and row.message_id == form["MessageSid"]
-    assert row.raw == urlencode(form).encode()  # exactly what Twilio posted
+    async with service.db.read() as session:
+        stored = await read_raw_bodies(session=session, raw_ids=[row.id])
+    assert stored == {row.id: urlencode(form).encode()}  # exactly what Twilio posted
     assert row.envelope_from == RESIDENT
 
 

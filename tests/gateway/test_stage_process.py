@@ -153,9 +153,9 @@ async def test_the_next_batch_is_claimed_before_this_batch_commits(
         worker = service.worker
         claim, commit = worker._claim, worker._commit_in_groups
 
-        async def recorded_claim() -> list[RawInbound]:
+        async def recorded_claim() -> list[tuple[RawInbound, bytes | None]]:
             rows = await claim()
-            steps.append(("claim", [r.id for r in rows if r.id is not None]))
+            steps.append(("claim", [r.id for r, _ in rows if r.id is not None]))
             return rows
 
         async def recorded_commit(ready: list[tuple[RawInbound, WorkItem]]) -> None:

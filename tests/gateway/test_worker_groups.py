@@ -117,7 +117,7 @@ async def test_mail_committed_while_the_worker_finds_nothing_is_not_left_for_the
     service = Inbox311(service_settings(settings, sqlite_url, sink.port, worker={"poll_seconds": 60}))
     claim, arrived = service.worker._claim, False
 
-    async def claim_while_mail_arrives() -> list[RawInbound]:
+    async def claim_while_mail_arrives() -> list[tuple[RawInbound, bytes | None]]:
         nonlocal arrived
         rows = await claim()
         if not rows and not arrived:  # committed just after the claim looked, then the worker is woken

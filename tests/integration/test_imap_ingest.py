@@ -21,6 +21,7 @@ from storage.imap import get_checkpoint, summarize_source
 from tests.imap_server import (
     Mailbox,
     account,
+    raw_bytes,
     raw_rows,
     report_bytes,
     tickets_after_pipeline,
@@ -77,7 +78,8 @@ async def test_appended_messages_become_raw_rows_once_and_are_moved(
     await wait_until(lambda: ingestor.state.last_sync is not None and ingestor.state.messages_stored == 12)
     await ingestor.stop()
 
-    assert [lf(r.raw) for r in await raw_rows(sqlite_db)] == [lf(m) for m in sent]  # exact bytes, in order
+    stored = await raw_bytes(sqlite_db, await raw_rows(sqlite_db))
+    assert [lf(raw) for raw in stored] == [lf(m) for m in sent]  # exact bytes, in order
     assert {r.channel for r in rows} == {"email"} and {r.source for r in rows} == {"imap:city"}
     assert [r.idempotency_key for r in rows] == [
         f"imap:city:{mailbox.folder}:{uidvalidity}:{uid}" for uid in range(1, 13)
@@ -193,7 +195,7 @@ async def test_uidvalidity_change_rescans_without_duplicates(
                      what="all seven flagged")  # fmt: skip
     await ingestor.stop()
     rows = await raw_rows(sqlite_db)
-    assert [lf(r.raw) for r in rows] == [lf(m) for m in [*first, *later]]  # each once, none twice
+    assert [lf(raw) for raw in await raw_bytes(sqlite_db, rows)] == [lf(m) for m in [*first, *later]]  # once each
     assert [r.idempotency_key.split(":")[3] for r in rows] == [str(old_validity)] * 5 + [str(new_validity)] * 2
     async with sqlite_db.read() as session:
         cp = await get_checkpoint(session=session, account="city", folder=mailbox.folder)

@@ -24,6 +24,7 @@ from tests.imap_server import (
     Mailbox,
     PrivateDovecot,
     account,
+    raw_bytes,
     raw_rows,
     report_bytes,
     tickets_after_pipeline,
@@ -61,7 +62,8 @@ def mixed_reports(count: int) -> list[bytes]:
 
 async def assert_taken_exactly_once(db: Database, mailbox: Mailbox, sent: list[bytes], settings: Settings) -> None:
     rows = await raw_rows(db)
-    assert sorted(r.raw.replace(b"\r\n", b"\n") for r in rows) == sorted(m.replace(b"\r\n", b"\n") for m in sent)
+    stored = await raw_bytes(db, rows)
+    assert sorted(raw.replace(b"\r\n", b"\n") for raw in stored) == sorted(m.replace(b"\r\n", b"\n") for m in sent)
     assert len({r.idempotency_key for r in rows}) == len(sent)
     assert mailbox.count() == 0 and mailbox.count(mailbox.done) == len(sent)
     # and through the pipeline: one ticket per message, none twice

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from sqlalchemy import func, select
+
 from storage.db import Database
-from storage.models import RawState
-from storage.raw import NewRaw, list_raw, store_raw_batch
+from storage.models import RawBody, RawState
+from storage.raw import NewRaw, list_raw, read_raw_bodies, store_raw_batch
 
 
 def _raw(key: str, body: bytes = b"Subject: x\r\n\r\nbody\r\n") -> NewRaw:
@@ -24,9 +26,12 @@ async def test_batch_answers_each_item_in_order_and_stores_each_key_once(db: Dat
     assert len(set(new_ids)) == 3 and first.raw_id not in new_ids
     async with db.read() as session:
         rows = {r.id: r for r in await list_raw(session=session)}
-    assert len(rows) == 4
+        bodies = await read_raw_bodies(session=session, raw_ids=list(rows))
+        body_rows = (await session.execute(select(func.count()).select_from(RawBody))).scalar_one()
+    assert len(rows) == 4 and body_rows == 4  # a repeat stores no second body
     one = rows[results[0].raw_id]
-    assert (one.idempotency_key, one.raw, one.size, one.state, one.attempts) == ("k1", b"one", 3, RawState.PENDING, 0)
+    assert (one.idempotency_key, one.size, one.state, one.attempts) == ("k1", 3, RawState.PENDING, 0)
+    assert bodies[results[0].raw_id] == b"one" and bodies[first.raw_id] == _raw("k0").raw  # the first copy's bytes
     assert (one.envelope_to, one.message_id, one.lease_owner) == ("a@b", "k1", None)
     assert rows[results[2].raw_id].idempotency_key == "k2" and rows[results[4].raw_id].idempotency_key == "k3"
 

@@ -15,7 +15,7 @@ from sqlalchemy.engine import make_url
 from storage import raw_sqlite, sqlite_checkpoint
 from storage.db import Database, sqlite_file_of
 from storage.models import RawState
-from storage.raw import NewRaw, list_raw, store_raw_batch
+from storage.raw import NewRaw, list_raw, read_raw_bodies, store_raw_batch
 from storage.raw_sqlite import SqliteRawStore
 
 
@@ -55,10 +55,12 @@ async def test_rows_read_back_like_the_engines_and_keys_are_stored_once(
     assert [r.duplicate for r in again] == [True, False]
     async with sqlite_db.read() as session:
         rows = {row.idempotency_key: row for row in await list_raw(session=session)}
+        bodies = await read_raw_bodies(session=session, raw_ids=[row.id for row in rows.values() if row.id])
     assert sorted(rows) == ["twilio:SM0", "twilio:SM1", "twilio:SM2", "twilio:SM3"]
     one, reference = rows["twilio:SM1"], rows["twilio:SM0"]
     assert one.id == results[0].raw_id and reference.id == engine_row.raw_id
-    assert (one.raw, one.size, one.state, one.attempts, one.channel) == (b"one", 3, RawState.PENDING, 0, "sms")
+    assert (one.size, one.state, one.attempts, one.channel) == (3, RawState.PENDING, 0, "sms")
+    assert len(bodies) == 4 and bodies[one.id] == b"one" and bodies[reference.id] == _raw("twilio:SM0").raw
     assert (one.envelope_from, one.message_id, one.lease_owner) == ("+1773", "twilio:SM1", None)
     assert type(one.received_at) is type(reference.received_at)
     assert abs((one.received_at - reference.received_at).total_seconds()) < 60
@@ -99,7 +101,8 @@ async def test_a_large_batch_is_written_off_the_loop_alike(store: SqliteRawStore
     [small] = await store.store([_raw("email:c")])  # and the next small batch is on the loop again
     async with sqlite_db.read() as session:
         rows = {row.idempotency_key: row for row in await list_raw(session=session)}
-    assert rows["email:a"].raw == big and rows["email:a"].id == results[0].raw_id
+        bodies = await read_raw_bodies(session=session, raw_ids=[row.id for row in rows.values() if row.id])
+    assert rows["email:a"].id == results[0].raw_id and bodies[results[0].raw_id] == big
     assert rows["email:c"].id == small.raw_id and len(rows) == 3
 
 
