@@ -55,8 +55,9 @@ async def store_raw_batch(*, session: AsyncSession, items: Sequence[NewRaw]) -> 
     """Insert every item whose idempotency key is new; a known key is reported as a duplicate, not an error.
 
     One INSERT for the whole batch (its rows are what a group commit of the ingestors holds), sent by SQLAlchemy as
-    multi-row VALUES ("insertmanyvalues"). The caller commits; nothing is acknowledged to a sender before that
-    commit. On SQLite files the raw writer uses storage/raw_sqlite.py instead, which does the same in fewer steps.
+    multi-row VALUES ("insertmanyvalues"), and one for the new rows' bytes (`raw_body`). The caller commits;
+    nothing is acknowledged to a sender before that commit. On SQLite files the raw writer uses
+    storage/raw_sqlite.py instead, which does the same in fewer steps.
     """
     now = utcnow()
     first: dict[str, NewRaw] = {}
