@@ -13,6 +13,7 @@ import logging
 import socket
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -39,6 +40,8 @@ from storage.raw import (
 from storage.wakeups import RawListener
 
 log = logging.getLogger(__name__)
+
+AHEAD_BATCHES = 2  # batches claimed and being read by the parse processes beyond the one being committed
 
 
 # How long one transaction of the worker may go on taking rows: long enough that a commit serves many messages,
@@ -111,7 +114,7 @@ class PipelineWorker:
         self._task = asyncio.create_task(self._loop(), name="pipeline-worker")
 
     async def stop(self) -> None:
-        """Finish the batch in hand, then stop."""
+        """Finish the batches in hand (the one being committed and those claimed ahead), then stop."""
         self._stopping = True
         self._wake.set()
         if self.listener is not None:
@@ -132,25 +135,17 @@ class PipelineWorker:
         return self._task is not None and not self._task.done()
 
     async def _loop(self) -> None:
-        ahead: asyncio.Task[tuple[int, list[tuple[RawInbound, WorkItem]]]] | None = None
+        ahead: deque[asyncio.Task[tuple[int, list[tuple[RawInbound, WorkItem]]]]] = deque()
         while not self._stopping:
             # Cleared before the claim, not after it: a wake-up for rows committed while the claim runs (which it
             # may not see) must still end the wait below.
             self._wake.clear()
             started = time.monotonic()
             try:
-                claimed, ahead = ahead, None
+                claimed = ahead.popleft() if ahead else None
                 taken, ready = await (claimed if claimed is not None else self._claim_and_prepare())
                 if taken and self._processes is not None:
-                    # The children read the next batch while this process commits this one. It is claimed now:
-                    # once this batch's transaction has the write turn, a claim would wait for all of it.
-                    try:
-                        rows = await self._claim()
-                    except Exception:  # (the database is away or locked) the batch in hand still goes first
-                        log.warning("worker: could not claim ahead; the next batch is claimed after this one")
-                        rows = []
-                    if rows:
-                        ahead = asyncio.create_task(self._prepare_claimed(rows), name="pipeline-prepare")
+                    await self._claim_ahead(ahead)
                 await self._commit_in_groups(ready)
                 n = taken
                 if taken and self.on_worked is not None:
@@ -165,9 +160,25 @@ class PipelineWorker:
                     await asyncio.wait_for(self._wake.wait(), timeout=self._settings.poll_seconds)
                 except TimeoutError:
                     pass
-        if ahead is not None:  # claimed already: finish it rather than leave it leased
+        while ahead:  # claimed already: finish them rather than leave them leased
             with contextlib.suppress(Exception):
-                await self._commit_in_groups((await ahead)[1])
+                await self._commit_in_groups((await ahead.popleft())[1])
+
+    async def _claim_ahead(self, ahead: deque[asyncio.Task[tuple[int, list[tuple[RawInbound, WorkItem]]]]]) -> None:
+        """Keep AHEAD_BATCHES batches with the parse processes while this process commits the one in hand.
+
+        One batch ahead, the two sides waited for each other: a child done early stood idle until the commit ended
+        and the next claim came, and a commit done early waited for the child. Claimed now: once this batch's
+        transaction has the write turn, a claim would wait for all of it."""
+        while len(ahead) < AHEAD_BATCHES:
+            try:
+                claimed = await self._claim()
+            except Exception:  # (the database is away or locked) the batches in hand still go first
+                log.warning("worker: could not claim ahead; the next batch is claimed after this one")
+                return
+            if not claimed:
+                return
+            ahead.append(asyncio.create_task(self._prepare_claimed(claimed), name="pipeline-prepare"))
 
     # ---- work -----------------------------------------------------------------------------------------------
 

@@ -139,16 +139,17 @@ async def test_a_service_with_a_parse_process_answers_a_report(settings: Setting
     assert children.pids == []
 
 
-async def test_the_next_batch_is_claimed_before_this_batch_commits(
+async def test_the_next_two_batches_are_claimed_before_this_batch_commits(
     settings: Settings, db_url: str, sink: SmtpSink
 ) -> None:
-    """So that the children read it while the service commits: a claim made after would wait for the commit."""
+    """So that the children read them while the service commits (a claim made after would wait for the commit),
+    and a child done early with one has the other to go on with."""
     cfg = service_settings(settings, db_url, sink.port, worker={"parse_processes": 1, "batch_size": 4})
     service = Inbox311(cfg)
     await service.start()
     try:
         await service.worker.stop()  # restarted below with all rows waiting
-        await store(service, [raw_email(n) for n in range(1, 11)])
+        await store(service, [raw_email(n) for n in range(1, 15)])
         steps: list[tuple[str, list[int]]] = []
         worker = service.worker
         claim, commit = worker._claim, worker._commit_in_groups
@@ -165,16 +166,18 @@ async def test_the_next_batch_is_claimed_before_this_batch_commits(
         worker._claim, worker._commit_in_groups = recorded_claim, recorded_commit  # type: ignore[method-assign]
         await worker.start()
         await worker.drain()
-        assert steps[:5] == [
+        assert steps[:6] == [
             ("claim", [1, 2, 3, 4]),
             ("claim", [5, 6, 7, 8]),
+            ("claim", [9, 10, 11, 12]),
             ("commit", [1, 2, 3, 4]),
-            ("claim", [9, 10]),
+            ("claim", [13, 14]),
             ("commit", [5, 6, 7, 8]),
         ]
-        assert ("commit", [9, 10]) in steps[5:]
+        commits = [rows for step, rows in steps if step == "commit" and rows]
+        assert commits == [[1, 2, 3, 4], [5, 6, 7, 8], [9, 10, 11, 12], [13, 14]]  # in the order they came
         async with service.db.read() as session:
             assert {r.state for r in await list_raw(session=session)} == {RawState.DONE}
-            assert len(await list_tickets(session=session)) == 10
+            assert len(await list_tickets(session=session)) == 14
     finally:
         await service.stop()
