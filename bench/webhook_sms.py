@@ -83,6 +83,7 @@ async def serve_edge(config: Path) -> None:
     import uvicorn
 
     from gateway.app import build_services
+    from gateway.heap import settle_heap
     from gateway.ingest.writer import RawWriter
     from gateway.metrics import Metrics
     from gateway.settings import load_settings
@@ -103,6 +104,7 @@ async def serve_edge(config: Path) -> None:
                      templates=build_page_templates(), health=health, parts={"writer": writer})  # fmt: skip
     app = create_web_app(ctx)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=settings.http.port, **UVICORN_SETTINGS))
+    settle_heap()  # as `serve` does once started: a full collection under load must not walk the model and templates
     await server.serve()  # until SIGTERM
     await writer.stop()
     await db.dispose()
