@@ -16,6 +16,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from datetime import timedelta
+from typing import TypeAlias
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -42,6 +43,9 @@ from storage.wakeups import RawListener
 log = logging.getLogger(__name__)
 
 AHEAD_BATCHES = 2  # batches claimed and being read by the parse processes beyond the one being committed
+
+# A claimed batch after the pure stages: how many rows it took, and those still to commit with their work items.
+PreparedBatch: TypeAlias = tuple[int, list[tuple[RawInbound, WorkItem]]]
 
 
 # How long one transaction of the worker may go on taking rows: long enough that a commit serves many messages,
@@ -135,7 +139,7 @@ class PipelineWorker:
         return self._task is not None and not self._task.done()
 
     async def _loop(self) -> None:
-        ahead: deque[asyncio.Task[tuple[int, list[tuple[RawInbound, WorkItem]]]]] = deque()
+        ahead: deque[asyncio.Task[PreparedBatch]] = deque()
         while not self._stopping:
             # Cleared before the claim, not after it: a wake-up for rows committed while the claim runs (which it
             # may not see) must still end the wait below.
@@ -164,7 +168,7 @@ class PipelineWorker:
             with contextlib.suppress(Exception):
                 await self._commit_in_groups((await ahead.popleft())[1])
 
-    async def _claim_ahead(self, ahead: deque[asyncio.Task[tuple[int, list[tuple[RawInbound, WorkItem]]]]]) -> None:
+    async def _claim_ahead(self, ahead: deque[asyncio.Task[PreparedBatch]]) -> None:
         """Keep AHEAD_BATCHES batches with the parse processes while this process commits the one in hand.
 
         One batch ahead, the two sides waited for each other: a child done early stood idle until the commit ended
@@ -196,12 +200,10 @@ class PipelineWorker:
             bodies = await read_raw_bodies(session=session, raw_ids=[row.id for row in rows if row.id is not None])
         return [(row, bodies.get(row.id)) for row in rows if row.id is not None]
 
-    async def _prepare_claimed(
-        self, claimed: list[tuple[RawInbound, bytes | None]]
-    ) -> tuple[int, list[tuple[RawInbound, WorkItem]]]:
+    async def _prepare_claimed(self, claimed: list[tuple[RawInbound, bytes | None]]) -> PreparedBatch:
         return len(claimed), await self._prepare_rows(claimed)
 
-    async def _claim_and_prepare(self) -> tuple[int, list[tuple[RawInbound, WorkItem]]]:
+    async def _claim_and_prepare(self) -> PreparedBatch:
         return await self._prepare_claimed(await self._claim())
 
     async def drain(self, *, within: float = 30.0) -> None:
