@@ -20,7 +20,18 @@ from storage.duplicates import _candidates_query
 from storage.models import Contact, Message, Outbox, RawInbound, RawState, Ticket, TicketStatus
 from storage.raw import NewRaw, claim_pending, settle_done, store_raw_batch
 from storage.replies import _COUNT_REPLY
-from storage.sqlite_direct import DirectResult, is_prepared, plan_of, prepared, run_direct, utc_text
+from storage.sqlite_direct import (
+    DEFAULT,
+    FIXED,
+    GIVEN,
+    DirectResult,
+    Plan,
+    is_prepared,
+    plan_of,
+    prepared,
+    run_direct,
+    utc_text,
+)
 from storage.tickets import _NEXT_NUMBER, _touch_statement, create_ticket, get_or_create_contact
 
 
@@ -224,3 +235,70 @@ async def test_an_inserted_or_claimed_row_is_held_by_the_session_and_written_whe
     async with db.read() as session:
         stored = await session.get(Ticket, ticket_id)
         assert stored is not None and stored.summary == "changed"
+
+
+def _by_loop(plan: Plan, params: dict[str, Any]) -> tuple[Any, ...]:
+    """What a plan's parameters are, spelt out: the value of each source in turn, converted."""
+    values = []
+    for kind, what, convert in plan.sources:
+        if kind != FIXED:
+            what = params[what] if kind == GIVEN else what()
+            what = convert(what) if convert is not None else what
+        values.append(what)
+    return tuple(values)
+
+
+def test_the_written_out_conversions_give_what_the_plan_says() -> None:
+    """Each plan's generated `bind` against its sources taken one by one (given, fixed and default values, with and
+    without a conversion), and its `read` against each result column's conversion, on the pipeline's statements."""
+    dialect = sqlite.dialect()
+    moment = datetime(2026, 12, 6, 20, 15, 1, 250, tzinfo=timezone(timedelta(hours=-5)))
+    message = {"ticket_id": 7, "direction": "in", "channel": "email", "body": "pothole"}
+    cases = [
+        (_insert_with_id(Message.__table__), message),
+        (_insert_with_id(Outbox.__table__), {"channel": "email", "recipient": "a@x.org", "payload": {"a": [1, "é"]}}),
+        (_COUNT_REPLY["sqlite"], {"address_1": "a@x.org", "address_2": "*", "window": moment}),
+        (
+            _touch_statement(("status",)),
+            {"ticket_id": 3, "new_status": "open", "new_updated_at": moment, "new_last_activity_at": moment},
+        ),
+        (select(Ticket.id).where(Ticket.created_at >= bindparam("since")).limit(5), {"since": moment}),
+    ]
+    kinds: set[int] = set()
+    for statement, params in cases:
+        plan = plan_of(statement, params, dialect)
+        assert plan is not None
+        kinds |= {kind for kind, _, _ in plan.sources}
+        bound, expected = plan.bind(params), _by_loop(plan, params)
+        defaults = [i for i, (kind, _, _) in enumerate(plan.sources) if kind == DEFAULT]  # a clock's value differs
+        assert [v for i, v in enumerate(bound) if i not in defaults] == [
+            v for i, v in enumerate(expected) if i not in defaults
+        ]
+        assert len(bound) == len(plan.sources) == plan.sql.count("?")
+    assert kinds == {GIVEN, FIXED, DEFAULT}  # every kind of source was compared
+
+    query = _candidates_query(True, True)
+    params = {
+        "category": "pothole", "since": moment, "limit": 10, "exclude_id": 0, "lat_lo": 39.9, "lat_hi": 40.1,
+        "lon_lo": -75.1, "lon_hi": -74.9, "address_key": "elm st",
+    }  # fmt: skip
+    plan = plan_of(query, params, dialect)
+    assert plan is not None and plan.read is not None and plan.row is not None
+    fields = plan.row._fields  # type: ignore[attr-defined]
+    raw = tuple("2026-12-06 01:02:03.000004" if name == "created_at" else f"v{i}" for i, name in enumerate(fields))
+    assert any(plan.results), "a column with a conversion is compared"
+    converted = [f(value) if f is not None else value for f, value in zip(plan.results, raw, strict=True)]
+    row = plan.read(raw)
+    assert isinstance(row, plan.row) and list(row) == converted
+    with pytest.raises(ValueError):  # a row of another width is refused, not cut short
+        plan.read(raw[:-1])
+
+
+def test_a_parameter_name_is_never_read_as_code() -> None:
+    """The generated functions bind names and values in their namespace: a name that is not an identifier (SQL
+    allows quoted ones) is looked up as it is."""
+    name = "x'); raise SystemExit('ran') #"
+    plan = plan_of(select(Ticket.id).where(Ticket.summary == bindparam(name)), {name: "pothole"}, sqlite.dialect())
+    assert plan is not None and plan.bind({name: "pothole"}) == ("pothole",)
+    with pytest.raises(KeyError):
+        plan.bind({})
