@@ -71,8 +71,9 @@ class Plan:
 
 # A statement's parameters and result rows are converted a dozen times a message on the pipeline's event loop. A loop
 # over `sources` (or `results`) tests each entry's kind on every call; the same steps written out as one expression,
-# compiled once per plan, cost about half as much. The names in the generated code are all bound in its namespace,
-# never spliced into its text, so a parameter's name or value cannot change what the code does.
+# compiled once per plan, cost about a third less (a message row's 12 parameters 0.97 against 1.50 us). The names in
+# the generated code are all bound in its namespace, never spliced into its text, so a parameter's name or value
+# cannot change what the code does.
 
 
 def _bind_function(sources: Sequence[tuple[int, Any, Convert]]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
