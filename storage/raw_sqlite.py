@@ -105,7 +105,7 @@ class SqliteRawStore:
         self._executor.shutdown(wait=False)
 
     def _row(self, item: NewRaw, now: Any) -> Row:
-        return self._plan.parameters(raw_row_values(item, now))
+        return self._plan.bind(raw_row_values(item, now))
 
     def _insert_rows(self, conn: sqlite3.Connection, rows: list[tuple[Row, bytes]]) -> list[int | None]:
         conn.execute("BEGIN IMMEDIATE")  # with busy timeout 0 on the loop: raises at once if another process writes
@@ -116,7 +116,7 @@ class SqliteRawStore:
                 inserted = conn.execute(self._plan.sql, row).fetchone()  # None: the key is already stored
                 ids.append(inserted[0] if inserted else None)
                 if inserted:
-                    bodies.append(self._body_plan.parameters({"raw_id": inserted[0], "raw": raw}))
+                    bodies.append(self._body_plan.bind({"raw_id": inserted[0], "raw": raw}))
             conn.executemany(self._body_plan.sql, bodies)  # one call for the batch: a third of the cost of one each
             conn.execute("COMMIT")
         except BaseException:

@@ -61,12 +61,9 @@ class Plan:
     read: Callable[[Sequence[Any]], tuple[Any, ...]] | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        # bind(params): the value of each "?" for a call with `params`, converted for SQLite
         object.__setattr__(self, "bind", _bind_function(self.sources))
         object.__setattr__(self, "read", _read_function(self.results, self.row) if self.row is not None else None)
-
-    def parameters(self, params: Mapping[str, Any]) -> tuple[Any, ...]:
-        """The value of each "?" for a call with `params`, converted for SQLite."""
-        return self.bind(params)
 
 
 # A statement's parameters and result rows are converted a dozen times a message on the pipeline's event loop. A loop
@@ -94,7 +91,7 @@ def _bind_function(sources: Sequence[tuple[int, Any, Convert]]) -> Callable[[Map
             namespace[f"convert{i}"] = convert
             value = f"convert{i}({value})"
         values.append(value)
-    return _compiled("bind", "params", f"({''.join(v + ', ' for v in values)})")(namespace)
+    return _compiled("bind", "params", namespace, f"({''.join(v + ', ' for v in values)})")
 
 
 def _read_function(results: Sequence[Convert], row: type[tuple[Any, ...]]) -> Callable[[Sequence[Any]], Any]:
@@ -102,26 +99,23 @@ def _read_function(results: Sequence[Convert], row: type[tuple[Any, ...]]) -> Ca
     columns = [f"column{i}" for i in range(len(results))]
     values = []
     for i, convert in enumerate(results):
-        if convert is not None:
+        if convert is None:
+            values.append(f"column{i}")
+        else:
             namespace[f"convert{i}"] = convert
-        values.append(f"convert{i}(column{i})" if convert is not None else f"column{i}")
+            values.append(f"convert{i}(column{i})")
     # Unpacking checks the row's width, as zip(..., strict=True) did.
-    return _compiled(
-        "read", "raw", f"({''.join(c + ', ' for c in columns)}) = raw", f"make(({''.join(v + ', ' for v in values)}))"
-    )(namespace)
+    unpack = f"({''.join(c + ', ' for c in columns)}) = raw"
+    return _compiled("read", "raw", namespace, unpack, f"make(({''.join(v + ', ' for v in values)}))")
 
 
-def _compiled(name: str, argument: str, *lines: str) -> Callable[[dict[str, Any]], Any]:
-    """`def name(argument)` of these lines, the last one returned, compiled in the namespace given next."""
+def _compiled(name: str, argument: str, namespace: dict[str, Any], *lines: str) -> Any:
+    """`def name(argument)` of these lines, the last one returned, defined in `namespace` (which binds every name
+    the lines use: our own text, with no value spliced into it)."""
     *steps, result = lines
     source = f"def {name}({argument}):\n" + "".join(f"    {step}\n" for step in steps) + f"    return {result}\n"
-    code = compile(source, f"<sqlite_direct {name}>", "exec")
-
-    def define(namespace: dict[str, Any]) -> Any:
-        exec(code, namespace)  # our own text: every name and value it uses is bound in `namespace`
-        return namespace[name]
-
-    return define
+    exec(compile(source, f"<sqlite_direct {name}>", "exec"), namespace)
+    return namespace[name]
 
 
 def plan_of(statement: Executable, params: Mapping[str, Any], dialect: Dialect) -> Plan | None:
