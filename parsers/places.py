@@ -209,7 +209,8 @@ def _intersections(text: str, source: str, low: str) -> list[Location]:
         after = joiner.end()
         while after < len(text) and text[after].isspace():
             after += 1
-        a, b = street_before(text, joiner.start()), street_after(text, after)
+        b = street_after(text, after)  # the cheaper side first: after most joiners in prose there is no street
+        a = street_before(text, joiner.start()) if b is not None else None
         if a is None or b is None:
             continue
         a_text, b_text = _clean(a[1]), _clean(b.group(0))
