@@ -47,6 +47,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(settings.logging.level)
     # aiosmtpd logs every SMTP command with the addresses in it at INFO; we log one redacted line per message.
     logging.getLogger("mail.log").setLevel(max(logging.WARNING, logging.getLogger().level))
+    # Alembic announces each of its plugins at INFO whenever a verb brings the schema up to date; the migrations it
+    # runs are still logged.
+    logging.getLogger("alembic.runtime.plugins").setLevel(max(logging.WARNING, logging.getLogger().level))
     try:
         result = args.func(args, settings)
         if inspect.isawaitable(result):

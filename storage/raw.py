@@ -198,6 +198,19 @@ async def count_raw_by_state(*, session: AsyncSession) -> dict[str, int]:
     return {state: n for state, n in rows.all()}
 
 
+async def count_raw_states_of(*, session: AsyncSession, raw_ids: Sequence[int]) -> dict[str, int]:
+    """How many of these rows are in each state (an import's outcome), in chunks that keep each IN list short."""
+    counts: dict[str, int] = {}
+    for start in range(0, len(raw_ids), 500):
+        chunk = raw_ids[start : start + 500]
+        rows = await session.execute(
+            select(RawInbound.state, func.count()).where(RawInbound.id.in_(chunk)).group_by(RawInbound.state)
+        )
+        for state, n in rows.all():
+            counts[state] = counts.get(state, 0) + n
+    return counts
+
+
 async def count_backlog(*, session: AsyncSession) -> int:
     """Rows the pipeline has still to settle: pending or in a worker's hands (an index range, not a scan)."""
     unsettled = RawInbound.state.in_((RawState.PENDING, RawState.PROCESSING))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import mailbox
+import os
+import pty
 import subprocess
 import sys
 from email.message import EmailMessage
@@ -65,6 +67,64 @@ def test_ingest_eml_mbox_and_maildir_idempotently(tmp_path: Path, config: Path) 
     rows = json.loads(outbox.stdout)
     assert len(rows) == 4 and {r["state"] for r in rows} == {"pending"}  # sent by a running `serve`
     assert all("@resident.example" in r["recipient"] and r["recipient"].startswith(("r***",)) for r in rows)
+
+
+def on_a_terminal(config: Path, *args: str) -> tuple[int, str, str]:
+    """(exit code, stdout, what reached the terminal) of a verb whose stderr is a pseudo-terminal, as in a shell."""
+    terminal, child_side = pty.openpty()
+    shown = b""
+    try:
+        run = subprocess.Popen(
+            [sys.executable, "-m", "gateway", *args, "--config", str(config)],
+            stdout=subprocess.PIPE, stderr=child_side,
+        )  # fmt: skip
+        os.close(child_side)
+        while True:  # read as it runs: a full terminal buffer would stop the child
+            try:
+                chunk = os.read(terminal, 65536)
+            except OSError:  # (EIO) the child's side is closed: all was read
+                break
+            if not chunk:
+                break
+            shown += chunk
+        out, _ = run.communicate(timeout=300)
+    finally:
+        os.close(terminal)
+    return run.returncode, out.decode(), shown.decode().replace("\r\n", "\n")  # the terminal adds the CRs
+
+
+def test_ingest_on_a_terminal_shows_a_progress_bar_and_only_the_warnings(tmp_path: Path, config: Path) -> None:
+    box = mailbox.mbox(tmp_path / "many.mbox")
+    for n in range(250):  # more than one batch of the import (200), so the bar moves before the end
+        box.add(message(n))
+    box.add(b"From: someone@resident.example\nMessage-ID: <nothing@resident.example>\n\n")  # empty: quarantined
+    box.flush()
+
+    code, out, shown = on_a_terminal(config, "ingest", str(tmp_path / "many.mbox"))
+    assert code == 0, shown
+    summary = "stored 251 new message(s), 0 already known, 250 processed, 1 quarantined"
+    assert out.startswith(summary) and "(inbox311 raw list --state quarantined)" in out
+    frames = shown.split("\r")
+    assert "[" + "#" * 23 + "." * 7 + "] 200/251" in frames
+    assert frames[-1] == "[" + "#" * 30 + "] 251/251\n"
+    # The per-message lines stay off the terminal; the warning shows on a line of its own, the bar drawn under it.
+    assert " processed ticket=" not in shown and " INFO gateway.worker " not in shown
+    warning = next(f for f in frames if " WARNING gateway.worker " in f)
+    assert warning.startswith("\x1b[K") and warning.endswith(
+        "quarantined: parse: empty: no subject, no text and no attachments\n"
+    )
+    assert "setup plugin" not in shown  # alembic's own announcements
+
+    few = mailbox.mbox(tmp_path / "few.mbox")
+    for n in (300, 301):
+        few.add(message(n))
+    few.flush()
+    verbose = on_a_terminal(config, "ingest", "--verbose", str(tmp_path / "few.mbox"))[2]
+    assert verbose.count(" processed ticket=") == 2 and "/2" not in verbose  # every line as logged, no bar
+
+    again = inbox311(config, "ingest", str(tmp_path / "many.mbox"))  # stderr a pipe (a log): no bar in it
+    assert again.returncode == 0 and "0 new message(s), 251 already known" in again.stdout
+    assert "/251" not in again.stderr and "\r" not in again.stderr
 
 
 def test_ingest_missing_file_fails_clearly(tmp_path: Path, config: Path) -> None:
