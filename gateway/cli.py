@@ -10,6 +10,8 @@ import argparse
 import asyncio
 import inspect
 import logging
+import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -54,6 +56,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = args.func(args, settings)
         if inspect.isawaitable(result):
             result = asyncio.run(result)
+        sys.stdout.flush()  # here, so that a reader gone away is met below rather than at the interpreter's exit
+    except BrokenPipeError:
+        # The output's reader stopped early (`inbox311 outbox list | head`): end quietly, as a shell tool killed by
+        # SIGPIPE would, and leave nothing for the interpreter to fail to flush.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     except ConfigError as exc:
         print(f"inbox311: {exc}", file=sys.stderr)
         return 2

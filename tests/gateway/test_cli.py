@@ -6,6 +6,7 @@ import json
 import mailbox
 import os
 import pty
+import signal
 import subprocess
 import sys
 from email.message import EmailMessage
@@ -125,6 +126,19 @@ def test_ingest_on_a_terminal_shows_a_progress_bar_and_only_the_warnings(tmp_pat
     again = inbox311(config, "ingest", str(tmp_path / "many.mbox"))  # stderr a pipe (a log): no bar in it
     assert again.returncode == 0 and "0 new message(s), 251 already known" in again.stdout
     assert "/251" not in again.stderr and "\r" not in again.stderr
+
+
+def test_a_reader_that_stops_early_ends_the_listing_quietly(tmp_path: Path, config: Path) -> None:
+    assert inbox311(config, "db", "upgrade").returncode == 0
+    listing = subprocess.Popen(
+        [sys.executable, "-m", "gateway", "tickets", "list", "--config", str(config)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert listing.stdout is not None
+    listing.stdout.close()  # as `| head` does once it has its lines: the listing's writes now find no reader
+    _, errors = listing.communicate(timeout=120)
+    assert listing.returncode == 128 + signal.SIGPIPE  # what a shell reports for a tool stopped by SIGPIPE
+    assert errors == ""  # no traceback, no "Exception ignored" at exit
 
 
 def test_ingest_missing_file_fails_clearly(tmp_path: Path, config: Path) -> None:
