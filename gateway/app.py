@@ -21,6 +21,7 @@ from gateway.ingest.admission import Backlog
 from gateway.ingest.imap import ImapIngestor
 from gateway.ingest.smtp import SmtpListener
 from gateway.ingest.writer import RawWriter
+from gateway.listen import CannotListen, bind_tcp
 from gateway.metrics import Metrics
 from gateway.outbox.email import SmtpSender
 from gateway.outbox.email_process import ProcessSmtpSender
@@ -140,11 +141,13 @@ class Inbox311:
             proxy_headers=self.settings.http.trust_forwarded,
             server_header=False,
         )
+        # Bound here rather than by uvicorn, which logs a failed bind in its own format and exits the process.
+        sock = bind_tcp("http", self.settings.http.host, self.settings.http.port)
         self._http = _EmbeddedUvicorn(config)
-        self._http_task = asyncio.create_task(self._http.serve(), name="http")
+        self._http_task = asyncio.create_task(self._http.serve(sockets=[sock]), name="http")
         while not self._http.started:
             if self._http_task.done():
-                self._http_task.result()  # raises the bind error
+                self._http_task.result()
                 raise RuntimeError("http server stopped during start-up")
             await asyncio.sleep(0.01)
         log.info("http: listening on %s:%d", *self.http_address)
@@ -221,9 +224,15 @@ class Inbox311:
 
 
 async def serve(settings: Settings) -> int:
-    """Run until SIGTERM or SIGINT, then stop cleanly and return 0."""
+    """Run until SIGTERM or SIGINT, then stop cleanly and return 0; 1 when a listener cannot listen (after
+    stopping what had started)."""
     service = Inbox311(settings)
-    await service.start()
+    try:
+        await service.start()
+    except CannotListen as exc:
+        log.error("inbox311: %s; stopping", exc)
+        await service.stop()
+        return 1
     settle_heap()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -16,6 +16,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from gateway.ingest.admission import Backlog
 from gateway.ingest.smtp_scan import IngestSMTP, message_id_of
 from gateway.ingest.writer import IngestError, RawWriter
+from gateway.listen import cannot_listen
 from gateway.metrics import Metrics
 from gateway.redact import redact
 from gateway.settings import SmtpSettings
@@ -149,7 +150,11 @@ class SmtpListener:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(self._protocol, host=self._settings.host, port=self._settings.port)
+        host, port = self._settings.host, self._settings.port
+        try:
+            self._server = await loop.create_server(self._protocol, host=host, port=port)
+        except OSError as exc:
+            raise cannot_listen("smtp", host, port, exc) from exc
         log.info("smtp: listening on %s:%d (domains: %s)", *self.address, ", ".join(self._settings.domains))
 
     @property

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,8 @@ import pytest
 
 from tests.gateway.conftest import report
 from tests.smtp_sink import SmtpSink
+
+TAG = "INBOX311_TEST_SERVE_TAG"
 
 
 def free_port() -> int:
@@ -36,15 +39,30 @@ class ServeProcess:
             "[outbox]\nbackoff_base_seconds = 0.1\nbackoff_max_seconds = 0.5\n"
         )
         self.proc: subprocess.Popen[bytes] | None = None
+        self.tag = uuid.uuid4().hex
 
-    async def start(self) -> None:
+    def processes_left(self) -> list[int]:
+        """Processes still carrying this service's tag in their environment (the service and its children)."""
+        left = []
+        for entry in Path("/proc").iterdir():
+            try:
+                if entry.name.isdigit() and f"{TAG}={self.tag}".encode() in (entry / "environ").read_bytes():
+                    left.append(int(entry.name))
+            except OSError:  # gone meanwhile, or not ours to read
+                continue
+        return left
+
+    async def start(self, *, wait: bool = True) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("INBOX311__")}
+        env[TAG] = self.tag  # inherited by the child processes: tells which are this service's
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gateway", "serve", "--config", str(self.config)],
             stdout=subprocess.DEVNULL,
             stderr=self.log.open("ab"),
             env=env,
         )
+        if not wait:
+            return
         for _ in range(1200):  # start-up loads the classifier model; allow for a busy machine
             if "http: listening" in self.log.read_text():
                 return
@@ -124,3 +142,27 @@ async def test_sigkill_with_work_in_flight_loses_nothing(tmp_path: Path, procs: 
     tickets = again.cli("tickets", "list", "--format", "json")
     assert tickets.count('"tracking_number"') == 40
     await sink.stop()
+
+
+@pytest.mark.parametrize("listener", ["smtp", "http"])
+async def test_an_address_in_use_stops_the_start_with_one_clear_line(
+    tmp_path: Path, procs: list[ServeProcess], listener: str
+) -> None:
+    serve = ServeProcess(tmp_path, free_port())
+    procs.append(serve)
+    port = serve.smtp_port if listener == "smtp" else serve.http_port
+    with socket.create_server(("127.0.0.1", port)):  # another program holds the address
+        await serve.start(wait=False)
+        assert serve.proc is not None
+        code = await asyncio.to_thread(serve.proc.wait, 120)
+    log = serve.log.read_text()
+    assert code == 1, log
+    assert f"ERROR gateway.app inbox311: {listener}: cannot listen on 127.0.0.1:{port}: address already in use" in log
+    assert "Traceback" not in log
+    # The parse and sending processes stopped with it (multiprocessing's resource tracker follows its parent out
+    # within moments; a child left running would stay).
+    for _ in range(100):
+        if not serve.processes_left():
+            break
+        await asyncio.sleep(0.1)
+    assert serve.processes_left() == []
