@@ -39,6 +39,7 @@ from gateway.worker import PipelineWorker, new_owner_id
 from storage.db import Database, upgrade
 from storage.outbox import count_outbox_by_state
 from storage.raw import count_raw_by_state
+from storage.unavailable import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -224,12 +225,12 @@ class Inbox311:
 
 
 async def serve(settings: Settings) -> int:
-    """Run until SIGTERM or SIGINT, then stop cleanly and return 0; 1 when a listener cannot listen (after
-    stopping what had started)."""
+    """Run until SIGTERM or SIGINT, then stop cleanly and return 0; 1 when the database cannot be opened or a
+    listener cannot listen (after stopping what had started)."""
     service = Inbox311(settings)
     try:
         await service.start()
-    except CannotListen as exc:
+    except (CannotListen, DatabaseUnavailable) as exc:
         log.error("inbox311: %s; stopping", exc)
         await service.stop()
         return 1

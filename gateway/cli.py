@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from gateway.commands import COMMAND_MODULES
 from gateway.log_lines import configure_logging
 from gateway.settings import ConfigError, Settings, load_settings
+from storage.unavailable import DatabaseUnavailable
 
 
 def _add_config(parser: argparse.ArgumentParser) -> None:
@@ -65,6 +66,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"inbox311: {exc}", file=sys.stderr)
         return 2
+    except DatabaseUnavailable as exc:
+        print(f"inbox311: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     return int(result or 0)

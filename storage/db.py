@@ -23,6 +23,7 @@ from storage.sqlite_checkpoint import WRITE_ESTIMATE, WalCheckpointer
 from storage.sqlite_direct import prepared
 from storage.sqlite_search import SqliteSearchIndex
 from storage.sqlite_session import InlineSession, create_inline_engine, inline_session_factory
+from storage.unavailable import DatabaseUnavailable
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -304,6 +305,29 @@ def upgrade_sync(url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
 
 
+async def check_reachable(url: str) -> None:
+    """Open one connection to the database and run a trivial query; DatabaseUnavailable if that fails."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    shown = make_url(url).render_as_string(hide_password=True)
+    try:
+        if is_sqlite(url):
+            _prepare_sqlite_path(url)
+        engine = create_async_engine(url)
+        try:
+            async with engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        finally:
+            await engine.dispose()
+    except (OSError, TimeoutError, DBAPIError) as exc:
+        cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+        reason = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+        raise DatabaseUnavailable(f"database: cannot open {shown}: {reason}") from exc
+
+
 async def upgrade(url: str, revision: str = "head") -> None:
-    """Bring the schema to `revision`; Alembic's env runs its own event loop, so do it in a thread."""
+    """Bring the schema to `revision`; Alembic's env runs its own event loop, so do it in a thread. A database that
+    cannot be opened raises DatabaseUnavailable before any migration runs."""
+    await check_reachable(url)
     await asyncio.to_thread(upgrade_sync, url, revision)

@@ -7,6 +7,7 @@ import mailbox
 import os
 import pty
 import signal
+import socket
 import subprocess
 import sys
 from email.message import EmailMessage
@@ -139,6 +140,34 @@ def test_a_reader_that_stops_early_ends_the_listing_quietly(tmp_path: Path, conf
     _, errors = listing.communicate(timeout=120)
     assert listing.returncode == 128 + signal.SIGPIPE  # what a shell reports for a tool stopped by SIGPIPE
     assert errors == ""  # no traceback, no "Exception ignored" at exit
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # nothing listens there once the socket is closed
+
+
+@pytest.mark.parametrize("verb", [("db", "upgrade"), ("ingest", "none.eml"), ("serve",)])
+def test_a_database_that_cannot_be_opened_is_one_line_and_exit_1(tmp_path: Path, verb: tuple[str, ...]) -> None:
+    port = closed_port()
+    config = tmp_path / "down.toml"
+    config.write_text(f'[database]\nurl = "postgresql+asyncpg://city:s3cret@127.0.0.1:{port}/inbox311"\n')
+    run = inbox311(config, *verb)
+    assert run.returncode == 1
+    expected = f"inbox311: database: cannot open postgresql+asyncpg://city:***@127.0.0.1:{port}/inbox311: "
+    lines = [line for line in run.stderr.splitlines() if "inbox311: database:" in line]
+    assert len(lines) == 1 and expected in lines[0] and "Connect call failed" in lines[0], run.stderr
+    assert "Traceback" not in run.stderr and "s3cret" not in run.stderr
+
+
+def test_a_database_file_that_cannot_be_created_is_named(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("not a directory")
+    config = tmp_path / "bad.toml"
+    config.write_text(f'[database]\nurl = "sqlite+aiosqlite:///{tmp_path}/a-file/inbox311.db"\n')
+    run = inbox311(config, "db", "upgrade")
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert run.stderr.startswith(f"inbox311: database: cannot open sqlite+aiosqlite:///{tmp_path}/a-file/inbox311.db: ")
 
 
 def test_ingest_missing_file_fails_clearly(tmp_path: Path, config: Path) -> None:
