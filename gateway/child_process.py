@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import multiprocessing
+import signal
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -24,6 +25,11 @@ def set_process_name(name: str) -> None:
 
 def _run_named(conn: Connection, name: str, target: Callable[..., None], *args: Any) -> None:
     set_process_name(name)
+    # Ctrl-C reaches the whole process group, and so does SIGTERM from systemd (KillMode=control-group), docker or
+    # `timeout`. The service stops its children itself once its work in hand is done, which needs them until then;
+    # a child whose service is gone ends on its own at the end of the pipe.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     target(conn, *args)
 
 

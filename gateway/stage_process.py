@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -97,7 +96,6 @@ def prepare_batch_in_child(batch: Sequence[WorkItem], stages: Sequence[Stage], c
 
 
 def _child_main(conn: Connection, settings: Settings) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group; the service stops us
     from gateway.services import build_services
     from gateway.stages import pipeline_stages
 

@@ -46,9 +46,23 @@ class SmtpIngestHandler:
         self._writer = writer
         self._metrics = metrics
         self._backlog = backlog
-        self.in_flight = 0
-        self.idle = asyncio.Event()  # set whenever no message is between DATA and its reply
-        self.idle.set()
+        self.stopping = False  # set by the listener's stop: a new transaction is answered 421 (IngestSMTP)
+        self._open: set[Envelope] = set()  # transactions begun (MAIL accepted) and not yet ended
+        self.quiet = asyncio.Event()  # set whenever no transaction is open
+        self.quiet.set()
+
+    def transaction_began(self, envelope: Envelope) -> None:
+        self._open.add(envelope)
+        self.quiet.clear()
+
+    def transaction_ended(self, envelope: Envelope) -> None:
+        self._open.discard(envelope)
+        if not self._open:
+            self.quiet.set()
+
+    @property
+    def open_transactions(self) -> int:
+        return len(self._open)
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
@@ -76,28 +90,22 @@ class SmtpIngestHandler:
             envelope_from=str(envelope.mail_from or ""),
             envelope_to=",".join(envelope.rcpt_tos),
         )
-        self.in_flight += 1
-        self.idle.clear()
+        if self._backlog is not None and not await self._backlog.admit():
+            log.warning("smtp: backlog full, message_id=%s deferred with 451", message_id)
+            return "451 4.3.2 Too many reports waiting to be processed, please try again later"
         try:
-            if self._backlog is not None and not await self._backlog.admit():
-                log.warning("smtp: backlog full, message_id=%s deferred with 451", message_id)
-                return "451 4.3.2 Too many reports waiting to be processed, please try again later"
-            try:
-                stored = await self._writer.store(item)
-            except IngestError as exc:
-                if self._backlog is not None:
-                    self._backlog.release()
-                log.error(
-                    "smtp: could not store message_id=%s from=%s: %s",
-                    message_id,
-                    redact(str(envelope.mail_from or "")),
-                    exc,
-                )
-                return "451 4.3.0 Temporary failure storing the message, please try again later"
-        finally:
-            self.in_flight -= 1
-            if self.in_flight == 0:
-                self.idle.set()
+            stored = await self._writer.store(item)
+        except IngestError as exc:
+            if self._backlog is not None:
+                self._backlog.release()
+            # (while stopping, only a transaction still open after the grace period: its sender retries later)
+            (log.warning if self.stopping else log.error)(
+                "smtp: could not store message_id=%s from=%s: %s",
+                message_id,
+                redact(str(envelope.mail_from or "")),
+                exc,
+            )
+            return "451 4.3.0 Temporary failure storing the message, please try again later"
         if self._backlog is not None:
             (self._backlog.release if stored.duplicate else self._backlog.stored)()
         if stored.duplicate:
@@ -151,6 +159,7 @@ class SmtpListener:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         host, port = self._settings.host, self._settings.port
+        self.handler.stopping = False
         try:
             self._server = await loop.create_server(self._protocol, host=host, port=port)
         except OSError as exc:
@@ -168,12 +177,14 @@ class SmtpListener:
         return self._server is not None and self._server.is_serving()
 
     async def stop(self, *, grace: float = 10.0) -> None:
-        """Stop accepting connections, let messages already in DATA finish storing, then close."""
+        """Stop accepting connections and transactions (a new MAIL is answered 421, and its connection closed; the
+        sender retries later), and let the transactions already begun finish, stored and answered, within `grace`."""
         if self._server is None:
             return
+        self.handler.stopping = True
         self._server.close()
         try:
-            await asyncio.wait_for(self.handler.idle.wait(), grace)
+            await asyncio.wait_for(self.handler.quiet.wait(), grace)
         except TimeoutError:
-            log.warning("smtp: %d message(s) still storing after %.0f s", self.handler.in_flight, grace)
+            log.warning("smtp: %d transaction(s) still open after %.0f s", self.handler.open_transactions, grace)
         self._server = None

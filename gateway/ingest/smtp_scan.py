@@ -15,7 +15,7 @@ from email.parser import BytesHeaderParser
 from email.policy import compat32
 
 import aiosmtpd.smtp
-from aiosmtpd.smtp import MISSING, SMTP, syntax
+from aiosmtpd.smtp import MISSING, SMTP, Envelope, syntax
 
 from gateway.ingest.smtp_data import Refused, read_data
 
@@ -115,6 +115,34 @@ class IngestSMTP(SMTP):
             self._timeout_handle = self.loop.call_at(self._deadline, self._timeout_due)
             return
         self._timeout_cb()
+
+    # ---- stopping: the handler may say it is (`stopping`) and be told of each transaction's start and end, so that
+    # the service refuses new mail with 421 and waits for the transactions already begun rather than failing them.
+
+    @syntax("MAIL FROM: <address>", extended=" [SP <mail-parameters>]")
+    async def smtp_MAIL(self, arg: str | None) -> None:
+        if getattr(self.event_handler, "stopping", False):
+            await self.push("421 4.3.2 Service shutting down, please try again later")
+            self.transport.close()  # as aiosmtpd does after its own 421
+            return
+        await super().smtp_MAIL(arg)
+        began = getattr(self.event_handler, "transaction_began", None)
+        if began is not None and self.envelope is not None and self.envelope.mail_from:
+            began(self.envelope)
+
+    def _create_envelope(self) -> Envelope:
+        # A transaction's envelope is replaced when it ends: after DATA, at RSET, HELO or EHLO.
+        self._transaction_ended()
+        return super()._create_envelope()
+
+    def connection_lost(self, error: Exception | None) -> None:
+        self._transaction_ended()
+        super().connection_lost(error)
+
+    def _transaction_ended(self) -> None:
+        ended = getattr(self.event_handler, "transaction_ended", None)
+        if ended is not None and self.envelope is not None and self.envelope.mail_from:
+            ended(self.envelope)
 
     @syntax("DATA")
     async def smtp_DATA(self, arg: str) -> None:

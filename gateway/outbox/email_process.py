@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import signal
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -34,7 +33,6 @@ Outcome = tuple[str, bool] | None  # None: sent; else (reason, retryable)
 
 
 def _child_main(conn: Connection, settings: EmailOutboundSettings) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group; the service stops us
     asyncio.run(_serve(conn, SmtpSender(settings)))
 
 

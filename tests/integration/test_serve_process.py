@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -52,19 +53,21 @@ class ServeProcess:
                 continue
         return left
 
-    async def start(self, *, wait: bool = True) -> None:
+    async def start(self, *, wait: bool = True, own_group: bool = False) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("INBOX311__")}
         env[TAG] = self.tag  # inherited by the child processes: tells which are this service's
+        before = self.log.stat().st_size if self.log.exists() else 0  # a restart appends to the same log
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gateway", "serve", "--config", str(self.config)],
             stdout=subprocess.DEVNULL,
             stderr=self.log.open("ab"),
             env=env,
+            start_new_session=own_group,  # its own process group, as a service manager starts it
         )
         if not wait:
             return
         for _ in range(1200):  # start-up loads the classifier model; allow for a busy machine
-            if "http: listening" in self.log.read_text():
+            if b"http: listening" in self.log.read_bytes()[before:]:
                 return
             assert self.proc.poll() is None, self.log.read_text()
             await asyncio.sleep(0.05)
@@ -116,6 +119,47 @@ async def test_sigterm_stops_cleanly_after_logging_listeners(tmp_path: Path, pro
     assert log.count("smtp: accepted raw=") == 10
     assert "r1@resident.example" not in log and "r***@resident.example" in log  # addresses are redacted
     assert "inbox311: stopped" in log
+    await sink.stop()
+
+
+async def test_sigterm_to_the_whole_group_under_load_stops_cleanly_and_loses_nothing(
+    tmp_path: Path, procs: list[ServeProcess]
+) -> None:
+    """systemd (KillMode=control-group), docker and `timeout` signal every process of the service at once: the
+    children must stay up for the service to finish its work in hand, and stop with it."""
+    sink = await SmtpSink().start()
+    serve = ServeProcess(tmp_path, sink.port)
+    procs.append(serve)
+    await serve.start(own_group=True)
+    accepted: list[int] = []
+    under_way = asyncio.Event()
+
+    async def resident(n: int) -> None:
+        with contextlib.suppress(aiosmtplib.SMTPException, OSError):  # refused once the service is stopping
+            await serve.send(n)
+            accepted.append(n)
+            if len(accepted) == 20:
+                under_way.set()
+
+    load = [asyncio.create_task(resident(n)) for n in range(300)]
+    await asyncio.wait_for(under_way.wait(), 60)
+    assert serve.proc is not None
+    os.killpg(serve.proc.pid, signal.SIGTERM)
+    assert await asyncio.to_thread(serve.proc.wait, 60) == 0
+    await asyncio.gather(*load)
+    log = serve.log.read_text()
+    assert "inbox311: stopped" in log
+    assert "process was lost" not in log and "sending process ended" not in log and " ERROR " not in log
+
+    again = ServeProcess.__new__(ServeProcess)
+    again.__dict__.update(serve.__dict__)
+    procs.append(again)
+    await again.start()
+    await sink.handler.wait_for(len(accepted), within=60)
+    await asyncio.sleep(1.0)  # room for a reply sent twice to show
+    assert await again.stop() == 0
+    replied = sorted(m["In-Reply-To"] for m in sink.handler.messages)
+    assert replied == sorted(f"<proc{n}@resident.example>" for n in accepted)  # each one answered, once
     await sink.stop()
 
 
