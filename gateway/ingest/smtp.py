@@ -9,6 +9,7 @@ import asyncio
 import hashlib
 import logging
 import ssl
+from pathlib import Path
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -19,7 +20,7 @@ from gateway.ingest.writer import IngestError, RawWriter
 from gateway.listen import cannot_listen
 from gateway.metrics import Metrics
 from gateway.redact import redact
-from gateway.settings import SmtpSettings
+from gateway.settings import ConfigError, SmtpSettings
 from storage.raw import NewRaw
 
 log = logging.getLogger(__name__)
@@ -129,7 +130,17 @@ def _tls_context(settings: SmtpSettings) -> ssl.SSLContext | None:
     if not settings.tls_cert:
         return None
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(settings.tls_cert, settings.tls_key or None)
+    try:
+        context.load_cert_chain(settings.tls_cert, settings.tls_key or None)
+    except FileNotFoundError as exc:  # (the ssl module does not say which of the two files is missing)
+        missing = next((f for f in (settings.tls_cert, settings.tls_key) if f and not Path(f).is_file()), "")
+        key = "smtp.tls_key" if missing and missing == settings.tls_key else "smtp.tls_cert"
+        raise ConfigError(f"config key {key}: {missing or settings.tls_cert}: no such file") from exc
+    except (OSError, ssl.SSLError) as exc:
+        key_file = settings.tls_key or "(in the same file)"
+        reason = exc.strerror or exc
+        problem = f"cannot load {settings.tls_cert} with key {key_file}: {reason}"
+        raise ConfigError(f"config key smtp.tls_cert: {problem}") from exc
     return context
 
 

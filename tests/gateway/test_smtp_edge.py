@@ -12,7 +12,8 @@ import httpx
 import pytest
 
 from gateway.app import Inbox311
-from gateway.settings import Settings
+from gateway.ingest.smtp import _tls_context
+from gateway.settings import ConfigError, Settings
 from storage.raw import list_raw
 from tests.gateway.conftest import report, service_settings
 from tests.smtp_sink import SmtpSink
@@ -118,6 +119,24 @@ async def test_starttls_when_certificate_configured(
         assert response.startswith("2.0.0 OK: queued as")
     finally:
         await svc.stop()
+
+
+def test_a_certificate_that_cannot_be_loaded_is_a_config_error_naming_the_key(
+    settings: Settings, tmp_path: Path, tls_pair: tuple[str, str]
+) -> None:
+    cert, key = tls_pair
+    other = tmp_path / "other.pem"
+    subprocess.run(["openssl", "genrsa", "-out", str(other), "2048"], check=True, capture_output=True)
+    cases = {
+        (str(tmp_path / "none.pem"), key): f"config key smtp.tls_cert: {tmp_path / 'none.pem'}: no such file",
+        (cert, str(tmp_path / "none.key")): f"config key smtp.tls_key: {tmp_path / 'none.key'}: no such file",
+        (cert, str(other)): f"config key smtp.tls_cert: cannot load {cert} with key {other}: [X509: KEY_VALUES",
+    }
+    for (cert_file, key_file), expected in cases.items():
+        smtp = settings.replace(smtp={"tls_cert": cert_file, "tls_key": key_file}).smtp
+        with pytest.raises(ConfigError) as refused:
+            _tls_context(smtp)
+        assert str(refused.value).startswith(expected)
 
 
 async def test_health_and_metrics(service: Inbox311, sink: SmtpSink) -> None:
