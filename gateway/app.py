@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,7 +22,7 @@ from gateway.ingest.admission import Backlog
 from gateway.ingest.imap import ImapIngestor
 from gateway.ingest.smtp import SmtpListener
 from gateway.ingest.writer import RawWriter
-from gateway.listen import CannotListen, bind_tcp
+from gateway.listen import CannotListen, bind_tcp, is_ipv4_literal
 from gateway.metrics import Metrics
 from gateway.outbox.email import SmtpSender
 from gateway.outbox.email_process import ProcessSmtpSender
@@ -54,9 +55,15 @@ class _EmbeddedUvicorn(uvicorn.Server):
 
 class Inbox311:
     def __init__(
-        self, settings: Settings, *, services: Services | None = None, senders: list[Sender] | None = None
+        self,
+        settings: Settings,
+        *,
+        services: Services | None = None,
+        senders: list[Sender] | None = None,
+        bound: dict[str, socket.socket] | None = None,
     ) -> None:
         self.settings = settings
+        self._bound = bound or {}  # "smtp", "http": addresses bound before the model and the children were loaded
         self.metrics = Metrics()
         self.db = Database(settings.database.url, echo=settings.database.echo)
         self.services = services or build_services(settings)
@@ -125,7 +132,7 @@ class Inbox311:
         await self.outbox.start()
         self.scheduler.start()
         if self.smtp is not None:
-            await self.smtp.start()
+            await self.smtp.start(self._bound.pop("smtp", None))
         for ingestor in self.imap:  # each connects in the background; a failing mailbox does not stop the start
             await ingestor.start()
         if self.settings.http.enabled:
@@ -143,7 +150,7 @@ class Inbox311:
             server_header=False,
         )
         # Bound here rather than by uvicorn, which logs a failed bind in its own format and exits the process.
-        sock = bind_tcp("http", self.settings.http.host, self.settings.http.port)
+        sock = self._bound.pop("http", None) or bind_tcp("http", self.settings.http.host, self.settings.http.port)
         self._http = _EmbeddedUvicorn(config)
         self._http_task = asyncio.create_task(self._http.serve(sockets=[sock]), name="http")
         while not self._http.started:
@@ -154,6 +161,9 @@ class Inbox311:
         log.info("http: listening on %s:%d", *self.http_address)
 
     async def stop(self) -> None:
+        for sock in self._bound.values():  # bound for a listener that a failed start never reached
+            sock.close()
+        self._bound.clear()
         if self.smtp is not None:
             await self.smtp.stop()
         if self._http is not None and self._http_task is not None:
@@ -224,10 +234,32 @@ class Inbox311:
         return ok, details
 
 
+def bind_listeners(settings: Settings) -> dict[str, socket.socket]:
+    """The enabled listeners' addresses, bound (not yet listening: a connection is refused until the service is
+    up), those given as IPv4 addresses (the defaults, and most settings); CannotListen for the first that cannot
+    be, with the others closed again."""
+    listeners = (("smtp", settings.smtp), ("http", settings.http))
+    wanted = [(name, s.host, s.port) for name, s in listeners if s.enabled and is_ipv4_literal(s.host)]
+    bound: dict[str, socket.socket] = {}
+    try:
+        for name, host, port in wanted:
+            bound[name] = bind_tcp(name, host, port)
+    except CannotListen:
+        for sock in bound.values():
+            sock.close()
+        raise
+    return bound
+
+
 async def serve(settings: Settings) -> int:
     """Run until SIGTERM or SIGINT, then stop cleanly and return 0; 1 when the database cannot be opened or a
     listener cannot listen (after stopping what had started)."""
-    service = Inbox311(settings)
+    try:  # the listeners' addresses first: one in use is reported at once, not after the model has loaded
+        bound = bind_listeners(settings)
+    except CannotListen as exc:
+        log.error("inbox311: %s", exc)
+        return 1
+    service = Inbox311(settings, bound=bound)
     try:
         await service.start()
     except (CannotListen, DatabaseUnavailable) as exc:

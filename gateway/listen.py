@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 
@@ -17,19 +18,24 @@ def cannot_listen(name: str, host: str, port: int, exc: OSError) -> CannotListen
 
 
 def bind_tcp(name: str, host: str, port: int) -> socket.socket:
-    """A TCP socket bound to (host, port), not yet listening; the first address `host` resolves to, as a server
-    given a host name binds."""
-    try:
-        family, kind, proto, _, address = socket.getaddrinfo(
-            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )[0]
-        sock = socket.socket(family, kind, proto)
-    except OSError as exc:
-        raise cannot_listen(name, host, port, exc) from exc
+    """A TCP socket bound to (host, port), not yet listening, as uvicorn binds one: IPv6 when the host has a colon,
+    else IPv4 (a host name resolved by the socket module)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a restart need not wait out TIME_WAIT
-        sock.bind(address)
+        sock.bind((host, port))
     except OSError as exc:
         sock.close()
         raise cannot_listen(name, host, port, exc) from exc
     return sock
+
+
+def is_ipv4_literal(host: str) -> bool:
+    """An address one socket covers exactly: what a listener may have bound before the service is built (a host
+    name may stand for several addresses, which the listener binds itself when it starts)."""
+    try:
+        ipaddress.IPv4Address(host)
+    except ValueError:
+        return False
+    return True

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import socket
 import ssl
 from pathlib import Path
 from typing import Any
@@ -167,12 +168,16 @@ class SmtpListener:
             kwargs.update(tls_context=self._tls, require_starttls=self._settings.require_starttls)
         return IngestSMTP(self.handler, **kwargs)
 
-    async def start(self) -> None:
+    async def start(self, sock: socket.socket | None = None) -> None:
+        """Listen on `[smtp] host:port`, or on `sock` when the address was bound already (`gateway.listen`)."""
         loop = asyncio.get_running_loop()
         host, port = self._settings.host, self._settings.port
         self.handler.stopping = False
         try:
-            self._server = await loop.create_server(self._protocol, host=host, port=port)
+            if sock is not None:
+                self._server = await loop.create_server(self._protocol, sock=sock)
+            else:
+                self._server = await loop.create_server(self._protocol, host=host, port=port)
         except OSError as exc:
             raise cannot_listen("smtp", host, port, exc) from exc
         log.info("smtp: listening on %s:%d (domains: %s)", *self.address, ", ".join(self._settings.domains))

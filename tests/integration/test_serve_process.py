@@ -29,13 +29,13 @@ def free_port() -> int:
 
 
 class ServeProcess:
-    def __init__(self, tmp_path: Path, relay_port: int) -> None:
+    def __init__(self, tmp_path: Path, relay_port: int, host: str = "127.0.0.1") -> None:
         self.smtp_port, self.http_port = free_port(), free_port()
         self.log = tmp_path / "serve.log"
         self.config = tmp_path / "inbox311.toml"
         self.config.write_text(
             f'[database]\nurl = "sqlite+aiosqlite:///{tmp_path}/inbox311.db"\n'
-            f"[smtp]\nport = {self.smtp_port}\n[http]\nport = {self.http_port}\n"
+            f'[smtp]\nhost = "{host}"\nport = {self.smtp_port}\n[http]\nhost = "{host}"\nport = {self.http_port}\n'
             f"[outbound.email]\nrelay_port = {relay_port}\n"
             "[outbox]\nbackoff_base_seconds = 0.1\nbackoff_max_seconds = 0.5\n"
         )
@@ -188,11 +188,12 @@ async def test_sigkill_with_work_in_flight_loses_nothing(tmp_path: Path, procs: 
     await sink.stop()
 
 
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])  # bound before the model loads / when it starts
 @pytest.mark.parametrize("listener", ["smtp", "http"])
 async def test_an_address_in_use_stops_the_start_with_one_clear_line(
-    tmp_path: Path, procs: list[ServeProcess], listener: str
+    tmp_path: Path, procs: list[ServeProcess], listener: str, host: str
 ) -> None:
-    serve = ServeProcess(tmp_path, free_port())
+    serve = ServeProcess(tmp_path, free_port(), host)
     procs.append(serve)
     port = serve.smtp_port if listener == "smtp" else serve.http_port
     with socket.create_server(("127.0.0.1", port)):  # another program holds the address
@@ -201,10 +202,10 @@ async def test_an_address_in_use_stops_the_start_with_one_clear_line(
         code = await asyncio.to_thread(serve.proc.wait, 120)
     log = serve.log.read_text()
     assert code == 1, log
-    assert f"ERROR gateway.app inbox311: {listener}: cannot listen on 127.0.0.1:{port}: address already in use" in log
+    assert f"ERROR gateway.app inbox311: {listener}: cannot listen on {host}:{port}: address already in use" in log
     assert "Traceback" not in log
-    # The parse and sending processes stopped with it (multiprocessing's resource tracker follows its parent out
-    # within moments; a child left running would stay).
+    # Nothing of it is left running: with a name for host, the parse and sending processes had started and were
+    # stopped (multiprocessing's resource tracker follows its parent out within moments; a child would stay).
     for _ in range(100):
         if not serve.processes_left():
             break
