@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from gateway.commands import COMMAND_MODULES
 from gateway.log_lines import configure_logging
 from gateway.settings import ConfigError, Settings, load_settings
-from storage.unavailable import DatabaseUnavailable
+from storage.unavailable import DatabaseUnavailable, database_problem
 
 
 def _add_config(parser: argparse.ArgumentParser) -> None:
@@ -68,6 +68,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except DatabaseUnavailable as exc:
         print(f"inbox311: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        problem = database_problem(exc, settings.database.url)
+        if problem is None:
+            raise
+        print(f"inbox311: {problem}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

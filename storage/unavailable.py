@@ -1,8 +1,42 @@
-"""The error a command reports when its database cannot be opened; cheap to import (the CLI catches it)."""
+"""What a command reports when its database cannot be opened or lacks its tables; cheap to import (the CLI uses
+it), SQLAlchemy loaded only once a statement has failed."""
 
 from __future__ import annotations
+
+import traceback
 
 
 class DatabaseUnavailable(Exception):
     """The database cannot be opened: its server is down or refuses us, it does not exist, or its file cannot be
     created. The message names the database (without its password) and the reason, in one line."""
+
+
+# SQLSTATEs (PostgreSQL): the database, the role or its password is not there; a table or column is not.
+_CANNOT_OPEN = {"3D000", "28P01", "28000"}
+_MISSING = {"42P01", "42703"}
+
+
+def database_problem(exc: BaseException, url: str) -> str | None:
+    """One line for an error a command met in its database: it could not be opened, or it lacks this version's
+    tables (never brought up to date, or behind); None for anything else, which is a bug to show in full."""
+    orig = getattr(exc, "orig", None)
+    from_sqlalchemy = type(exc).__module__.startswith("sqlalchemy")
+    state = getattr(orig, "sqlstate", None)
+    text = str(orig if orig is not None else exc).strip()
+    words = text.splitlines()[0] if text else ""
+    if from_sqlalchemy and (state in _MISSING or words.startswith(("no such table", "no such column"))):
+        return (
+            f"database {_shown(url)} lacks this version's tables ({words}): if it is the right database, run"
+            " `inbox311 db upgrade` (`serve` and `ingest` run it too)"
+        )
+    connecting = isinstance(exc, OSError) and any("/asyncpg/" in frame.filename for frame in traceback.extract_tb(
+        exc.__traceback__))  # fmt: skip
+    if connecting or (from_sqlalchemy and (state in _CANNOT_OPEN or words == "unable to open database file")):
+        return f"database: cannot open {_shown(url)}: {words or type(exc).__name__}"
+    return None
+
+
+def _shown(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)

@@ -10,10 +10,12 @@ import signal
 import socket
 import subprocess
 import sys
+import uuid
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 
 
 def inbox311(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -148,7 +150,9 @@ def closed_port() -> int:
         return s.getsockname()[1]  # nothing listens there once the socket is closed
 
 
-@pytest.mark.parametrize("verb", [("db", "upgrade"), ("ingest", "none.eml"), ("serve",)])
+@pytest.mark.parametrize(
+    "verb", [("db", "upgrade"), ("ingest", "none.eml"), ("serve",), ("tickets", "list"), ("user", "list")]
+)
 def test_a_database_that_cannot_be_opened_is_one_line_and_exit_1(tmp_path: Path, verb: tuple[str, ...]) -> None:
     port = closed_port()
     config = tmp_path / "down.toml"
@@ -168,6 +172,30 @@ def test_a_database_file_that_cannot_be_created_is_named(tmp_path: Path) -> None
     run = inbox311(config, "db", "upgrade")
     assert run.returncode == 1 and "Traceback" not in run.stderr
     assert run.stderr.startswith(f"inbox311: database: cannot open sqlite+aiosqlite:///{tmp_path}/a-file/inbox311.db: ")
+
+
+def test_a_database_never_brought_up_to_date_is_named_with_what_to_run(tmp_path: Path, pg_dsn: str) -> None:
+    name = f"inbox311_empty_{uuid.uuid4().hex[:8]}"  # a new, empty PostgreSQL database
+    admin = create_engine(pg_dsn.replace("+asyncpg", "+psycopg"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        urls = {
+            f"sqlite+aiosqlite:///{tmp_path}/new.db": "no such table: ",
+            pg_dsn.rsplit("/", 1)[0] + f"/{name}": 'relation "',
+        }
+        for url, words in urls.items():
+            config = tmp_path / "new.toml"
+            config.write_text(f'[database]\nurl = "{url}"\n')
+            for verb in (("tickets", "list"), ("user", "list"), ("raw", "replay", "--all")):
+                run = inbox311(config, *verb)
+                assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
+                assert run.stderr.startswith("inbox311: database ") and " lacks this version's tables (" in run.stderr
+                assert words in run.stderr and "run `inbox311 db upgrade`" in run.stderr
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 def test_ingest_missing_file_fails_clearly(tmp_path: Path, config: Path) -> None:
