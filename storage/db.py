@@ -23,7 +23,7 @@ from storage.sqlite_checkpoint import WRITE_ESTIMATE, WalCheckpointer
 from storage.sqlite_direct import prepared
 from storage.sqlite_search import SqliteSearchIndex
 from storage.sqlite_session import InlineSession, create_inline_engine, inline_session_factory
-from storage.unavailable import DatabaseUnavailable
+from storage.unavailable import DatabaseUnavailable, cannot_open, first_line
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -310,7 +310,6 @@ async def check_reachable(url: str) -> None:
     from sqlalchemy import text
     from sqlalchemy.exc import DBAPIError
 
-    shown = make_url(url).render_as_string(hide_password=True)
     try:
         if is_sqlite(url):
             _prepare_sqlite_path(url)
@@ -322,8 +321,7 @@ async def check_reachable(url: str) -> None:
             await engine.dispose()
     except (OSError, TimeoutError, DBAPIError) as exc:
         cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
-        reason = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
-        raise DatabaseUnavailable(f"database: cannot open {shown}: {reason}") from exc
+        raise DatabaseUnavailable(cannot_open(url, first_line(cause))) from exc
 
 
 async def upgrade(url: str, revision: str = "head") -> None:

@@ -22,8 +22,7 @@ def database_problem(exc: BaseException, url: str) -> str | None:
     orig = getattr(exc, "orig", None)
     from_sqlalchemy = type(exc).__module__.startswith("sqlalchemy")
     state = getattr(orig, "sqlstate", None)
-    text = str(orig if orig is not None else exc).strip()
-    words = text.splitlines()[0] if text else ""
+    words = first_line(orig if orig is not None else exc)
     if from_sqlalchemy and (state in _MISSING or words.startswith(("no such table", "no such column"))):
         return (
             f"database {_shown(url)} lacks this version's tables ({words}): if it is the right database, run"
@@ -32,11 +31,22 @@ def database_problem(exc: BaseException, url: str) -> str | None:
     connecting = isinstance(exc, OSError) and any("/asyncpg/" in frame.filename for frame in traceback.extract_tb(
         exc.__traceback__))  # fmt: skip
     if connecting or (from_sqlalchemy and (state in _CANNOT_OPEN or words == "unable to open database file")):
-        return f"database: cannot open {_shown(url)}: {words or type(exc).__name__}"
+        return cannot_open(url, words)
     return None
+
+
+def cannot_open(url: str, reason: str) -> str:
+    """The line for a database that cannot be opened: `storage.db.check_reachable`'s and a command's alike."""
+    return f"database: cannot open {_shown(url)}: {reason}"
+
+
+def first_line(error: BaseException) -> str:
+    """An error's own first line of words, or its class's name when it has none."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _shown(url: str) -> str:
     from sqlalchemy.engine import make_url
 
-    return make_url(url).render_as_string(hide_password=True)
+    return make_url(url).render_as_string(hide_password=True)  # never the password

@@ -146,9 +146,9 @@ async def _store(db: Database, batch: list[NewRaw], new_ids: list[int]) -> tuple
 
     async with db.write() as session:
         results = await store_raw_batch(session=session, items=batch)
-    new_ids.extend(r.raw_id for r in results if r.raw_id is not None)
-    new = sum(1 for r in results if not r.duplicate)
-    return new, len(results) - new
+    fresh = [r.raw_id for r in results if r.raw_id is not None]  # (a duplicate has no id of its own)
+    new_ids.extend(fresh)
+    return len(fresh), len(results) - len(fresh)
 
 
 async def _not_taken(db: Database, new_ids: list[int]) -> str:
