@@ -32,6 +32,10 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from gateway.ingest.smtp_scan import IngestSMTP
 
+if str(Path(__file__).resolve().parent) not in sys.path:  # (imported as bench._common: its siblings too)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _smtp_client import PlainSMTP, Refused
+
 DATA_DIR = Path(__file__).parent / "data"
 REPORTS_CSV = DATA_DIR / "reports_sample.csv"
 
@@ -167,22 +171,49 @@ def cpu_seconds_self() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+CLIENTS = ("plain", "aiosmtplib")  # the load generator's SMTP client: `_smtp_client.PlainSMTP`, or aiosmtplib's
+
+
+def _client(kind: str, host: str, port: int) -> PlainSMTP | aiosmtplib.SMTP:
+    if kind == "aiosmtplib":
+        return aiosmtplib.SMTP(hostname=host, port=port, timeout=120, start_tls=False)
+    return PlainSMTP(host, port, timeout=120)
+
+
+async def _send(client: PlainSMTP | aiosmtplib.SMTP, mail: OutgoingMail) -> None:
+    if isinstance(client, PlainSMTP):
+        await client.send(mail.sender, mail.recipient, mail.data)
+    else:
+        await client.sendmail(mail.sender, [mail.recipient], mail.data)
+
+
+async def _connect(client: PlainSMTP | aiosmtplib.SMTP) -> None:
+    await client.connect()
+    if not isinstance(client, PlainSMTP):
+        await client.ehlo()
+
+
 async def drive_smtp(
-    port: int, mails: list[OutgoingMail], connections: int, *, rate: float | None = None, host: str = "127.0.0.1"
+    port: int,
+    mails: list[OutgoingMail],
+    connections: int,
+    *,
+    rate: float | None = None,
+    host: str = "127.0.0.1",
+    client: str = "plain",
 ) -> LoadResult:
     """Send every mail over `connections` reused SMTP sessions and time each one.
 
     Without `rate`, as fast as the server answers (closed loop). With `rate` (messages per second over all
     sessions), mail i is due at start + i/rate and its latency counts from then, so a server that falls behind
-    is charged for the wait (no coordinated omission).
+    is charged for the wait (no coordinated omission). `client` is one of CLIENTS.
     """
     result = LoadResult()
-    clients = [aiosmtplib.SMTP(hostname=host, port=port, timeout=120, start_tls=False) for _ in range(connections)]
-    await asyncio.gather(*(c.connect() for c in clients))
-    await asyncio.gather(*(c.ehlo() for c in clients))
+    clients = [_client(client, host, port) for _ in range(connections)]
+    await asyncio.gather(*(_connect(c) for c in clients))
     queue = enumerate(mails)
 
-    async def work(client: aiosmtplib.SMTP) -> None:
+    async def work(session: PlainSMTP | aiosmtplib.SMTP) -> None:
         for i, mail in queue:  # one shared iterator: every session takes the next mail when it is free
             start = time.monotonic()
             if rate:
@@ -191,10 +222,15 @@ async def drive_smtp(
                     await asyncio.sleep(due - start)
                 start = due
             try:
-                if not client.is_connected:
-                    await client.connect()
-                await client.sendmail(mail.sender, [mail.recipient], mail.data)
-            except (aiosmtplib.SMTPException, OSError) as exc:
+                if not session.is_connected:
+                    await _connect(session)
+                await _send(session, mail)
+            except Refused as exc:  # (the session was reset and goes on)
+                result.errors.append(f"{mail.message_id}: refused: {exc}")
+                continue
+            except (aiosmtplib.SMTPException, OSError, EOFError, TimeoutError) as exc:
+                if isinstance(session, PlainSMTP):
+                    session.close()  # in an unknown state: the next mail opens a new session
                 result.errors.append(f"{mail.message_id}: {type(exc).__name__}: {exc}")
                 continue
             result.sent[mail.message_id] = (start, time.monotonic())
@@ -207,23 +243,28 @@ async def drive_smtp(
     for c in clients:
         try:
             await c.quit()
-        except (aiosmtplib.SMTPException, OSError):
+        except (aiosmtplib.SMTPException, OSError, EOFError, TimeoutError):
             c.close()
     return result
 
 
 async def drive_split(
-    ports: Sequence[int], mails: list[OutgoingMail], connections: int, *, rate: float | None = None
+    ports: Sequence[int],
+    mails: list[OutgoingMail],
+    connections: int,
+    *,
+    rate: float | None = None,
+    client: str = "plain",
 ) -> LoadResult:
     """`drive_smtp` into several servers at once (instances of one service): mail i goes to server i mod n, over
     its share of the connections, at its share of the rate; one result for all of them."""
     if len(ports) == 1:
-        return await drive_smtp(ports[0], mails, connections, rate=rate)
+        return await drive_smtp(ports[0], mails, connections, rate=rate, client=client)
     n = len(ports)
     cpu = cpu_seconds_self()
     parts = await asyncio.gather(
         *(
-            drive_smtp(port, mails[k::n], max(1, connections // n), rate=rate / n if rate else None)
+            drive_smtp(port, mails[k::n], max(1, connections // n), rate=rate / n if rate else None, client=client)
             for k, port in enumerate(ports)
         )
     )

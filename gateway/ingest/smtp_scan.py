@@ -15,9 +15,10 @@ from email.parser import BytesHeaderParser
 from email.policy import compat32
 
 import aiosmtpd.smtp
-from aiosmtpd.smtp import MISSING, SMTP, Envelope, syntax
+from aiosmtpd.smtp import MISSING, Envelope, syntax
 
 from gateway.ingest.smtp_data import Refused, read_data
+from gateway.ingest.smtp_pipelining import PipeliningSMTP
 
 _headers = BytesHeaderParser(policy=compat32)
 
@@ -92,9 +93,10 @@ def _sanitized_log_if_logged(func: Callable[..., None], msg: str, *args: object,
 aiosmtpd.smtp.sanitized_log = _sanitized_log_if_logged  # (the module's command loop looks it up at each call)
 
 
-class IngestSMTP(SMTP):
+class IngestSMTP(PipeliningSMTP):
     """aiosmtpd's protocol, reading plain MAIL and RCPT paths without the general header parser, DATA in large
-    reads (`gateway.ingest.smtp_data`) instead of one per line, and with one idle timer a session moved lazily."""
+    reads (`gateway.ingest.smtp_data`) instead of one per line, with PIPELINING (`gateway.ingest.smtp_pipelining`)
+    and with one idle timer a session moved lazily."""
 
     _deadline = 0.0
 
