@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import re
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -61,9 +63,7 @@ class Keeper:
 @asynccontextmanager
 async def serving(protocol: type[SMTP]) -> AsyncIterator[tuple[Keeper, int]]:
     keeper = Keeper()
-    server = await asyncio.get_running_loop().create_server(
-        lambda: protocol(keeper, decode_data=False), "127.0.0.1", 0
-    )
+    server = await asyncio.get_running_loop().create_server(lambda: protocol(keeper, decode_data=False), "127.0.0.1", 0)
     try:
         yield keeper, server.sockets[0].getsockname()[1]
     finally:
@@ -96,7 +96,7 @@ async def test_a_refused_message_raises_and_the_session_goes_on(protocol: type[S
     async with serving(protocol) as (keeper, port):
         session = client.PlainSMTP("127.0.0.1", port, timeout=10)
         await session.connect()
-        with pytest.raises(client.Refused, match="550 5.1.1"):
+        with pytest.raises(client.Refused, match=r"550 5\.1\.1"):
             await session.send("jane@resident.example", "someone@elsewhere.example", MESSAGES[0])
         with pytest.raises(client.Refused, match="553"):
             await session.send("jane@@", "reports@city.example", MESSAGES[0])
@@ -110,3 +110,16 @@ def test_wire_data_stuffs_dots_and_ends_lines() -> None:
     assert client.wire_data(b".x") == b"..x\r\n.\r\n"
     assert client.wire_data(b"a\nb\n") == b"a\r\nb\r\n.\r\n"
     assert client.wire_data(b"") == b"\r\n.\r\n"
+
+
+def test_the_edge_benchmark_runs_both_protocols_under_both_clients() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.smtp_edge", "--messages", "40", "--connections", "4", "--rounds", "1"],
+        cwd=BENCH.parent, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    rows = re.findall(r"^  (\w+) +with (\w+) +(\d+) msg/s +server ([\d.]+) ms/msg", out.stdout, re.MULTILINE)
+    assert {(protocol, client) for protocol, client, *_ in rows} == {
+        (p, c) for p in ("aiosmtpd", "ingest") for c in ("plain", "aiosmtplib")
+    }
+    assert all(int(rate) > 0 and float(cpu) > 0 for *_, rate, cpu in rows)
