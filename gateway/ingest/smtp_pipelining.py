@@ -10,7 +10,9 @@ group where it is offered, and read the replies together.
 Here a reply to MAIL, RCPT or RSET (the commands RFC 2920 §3.1 lets a group go on after) is held while the client's
 next command is already waiting, whole, in the buffer; it goes out with the first reply that is not held. Any other
 reply, and every reply with no whole command behind it, is written at once with those held before it, so nothing is
-held while the session waits for input (§3.2) or before it closes the connection.
+held while the session waits for input (§3.2) or before it closes the connection. At most HOLD_MAX replies are
+held, so a client that streams commands without reading the replies is held back by the socket's buffer (the write
+is drained) as it is without pipelining.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from aiosmtpd.smtp import SMTP, syntax
 log = logging.getLogger("mail.log")  # aiosmtpd's own logger, as its `push` uses
 
 EXTENSION = b"250-PIPELINING"
+HOLD_MAX = 64
 
 
 class PipeliningSMTP(SMTP):
@@ -39,11 +42,11 @@ class PipeliningSMTP(SMTP):
         if log.isEnabledFor(logging.DEBUG) and self.session is not None:
             log.debug("%r << %r", self.session.peer, response)
         held = self._held
+        if held is None:
+            held = self._held = []
         # The one private attribute read: whether the client's next command has arrived whole (aiosmtpd reads its
         # commands up to b"\n" from this same buffer).
-        if self._may_hold and b"\n" in self._reader._buffer:  # type: ignore[attr-defined]
-            if held is None:
-                held = self._held = []
+        if self._may_hold and len(held) < HOLD_MAX and b"\n" in self._reader._buffer:  # type: ignore[attr-defined]
             held.append(response + b"\r\n")
             return
         if held:

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from gateway.ingest.smtp_pipelining import EXTENSION
+from gateway.ingest.smtp_pipelining import EXTENSION, HOLD_MAX
 from gateway.ingest.smtp_scan import IngestSMTP
 
 
@@ -230,3 +230,14 @@ async def test_random_groups_are_answered_as_aiosmtpd_answers_them(ours: Server)
         assert plain.handler.contents == ours.handler.contents
         assert len(ours.handler.contents) > 10
         assert grouped > 50  # and many of the replies went out together
+
+
+async def test_a_long_stream_of_commands_is_answered_in_writes_of_at_most_hold_max(ours: Server) -> None:
+    reader, writer = await session(ours.port)
+    ours.writes.clear()
+    writer.write(b"RSET\r\n" * 500 + b"NOOP\r\n")
+    assert [(await reply(reader))[0][:3] for _ in range(501)] == ["250"] * 501
+    assert sum(w.count(b"\r\n") for w in ours.writes) == 501
+    assert max(w.count(b"\r\n") for w in ours.writes) <= HOLD_MAX + 1
+    assert len(ours.writes) < 501 / 8  # still grouped
+    writer.close()
