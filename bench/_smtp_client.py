@@ -52,11 +52,12 @@ class PlainSMTP:
     async def _reply(self) -> tuple[int, list[bytes]]:
         assert self._reader is not None
         lines = []
-        while True:
-            line = await asyncio.wait_for(self._reader.readuntil(b"\r\n"), self._timeout)
-            lines.append(line[:-2])
-            if line[3:4] != b"-":
-                return int(line[:3]), lines
+        async with asyncio.timeout(self._timeout):  # (not wait_for, which makes a task of every read)
+            while True:
+                line = await self._reader.readuntil(b"\r\n")
+                lines.append(line[:-2])
+                if line[3:4] != b"-":
+                    return int(line[:3]), lines
 
     @staticmethod
     def _expect(reply: tuple[int, list[bytes]], code: int) -> None:

@@ -16,30 +16,33 @@ from pathlib import Path
 
 from aiosmtpd.smtp import SMTP
 
-from bench._common import CLIENTS, BareHandler, build_mails, drive_smtp, free_port, median, process_cpu_seconds
+from bench._common import (
+    CLIENTS,
+    BareHandler,
+    OutgoingMail,
+    build_mails,
+    drive_smtp,
+    median,
+    process_cpu_seconds,
+    serve_smtp,
+)
 from gateway.ingest.smtp_scan import IngestSMTP
 
 ROOT = Path(__file__).resolve().parents[1]
 PROTOCOLS: dict[str, type[SMTP]] = {"aiosmtpd": SMTP, "ingest": IngestSMTP}
 
 
-async def serve(protocol: str, port: int) -> None:
-    loop = asyncio.get_running_loop()
-    kind = PROTOCOLS[protocol]
-    await loop.create_server(lambda: kind(BareHandler(), decode_data=False, enable_SMTPUTF8=True), "127.0.0.1", port)
-    print("ready", flush=True)
-    await asyncio.Event().wait()
-
-
-async def one(protocol: str, client: str, mails: list, connections: int) -> tuple[float, float, float]:
+async def one(protocol: str, client: str, mails: list[OutgoingMail], connections: int) -> tuple[float, float, float]:
     """(messages/s, server CPU ms a message, client CPU ms a message)."""
-    port = free_port()
     server = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.smtp_edge", "--serve", protocol, "--port", str(port),
-        cwd=ROOT, stdout=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+        sys.executable, "-m", "bench.smtp_edge", "--serve", protocol, cwd=ROOT, stdout=asyncio.subprocess.PIPE
+    )
     try:
-        assert server.stdout is not None and (await server.stdout.readline()).strip() == b"ready"
+        assert server.stdout is not None
+        announced = (await server.stdout.readline()).split()  # `port N` once it listens (on a port of its own)
+        if announced[:1] != [b"port"]:
+            raise SystemExit(f"the {protocol} server did not start")
+        port = int(announced[1])
         cpu = process_cpu_seconds(server.pid)
         load = await drive_smtp(port, mails, connections, client=client)
         cpu = process_cpu_seconds(server.pid) - cpu
@@ -74,10 +77,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--serve", choices=PROTOCOLS, help=argparse.SUPPRESS)  # the server process
-    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        asyncio.run(serve(args.serve, args.port))
+        asyncio.run(serve_smtp(BareHandler(), "edge.example", protocol=PROTOCOLS[args.serve]))
     else:
         asyncio.run(bench(args))
 
