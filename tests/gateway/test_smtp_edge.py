@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 import subprocess
 from collections.abc import AsyncIterator
@@ -66,6 +67,35 @@ async def test_transcript_codes(small_service: Inbox311) -> None:
     # a second identical delivery is acknowledged but not stored again
     _, response = await aiosmtplib.send(report(), hostname=host, port=port)
     assert response == "2.0.0 OK: already received"
+
+
+async def test_a_pipelined_group_is_answered_and_stored_like_one_command_at_a_time(small_service: Inbox311) -> None:
+    host, port = small_service.smtp_address
+    reader, writer = await asyncio.open_connection(host, port)
+
+    async def reply() -> list[bytes]:
+        lines = [await asyncio.wait_for(reader.readline(), 10)]
+        while lines[-1][3:4] == b"-":
+            lines.append(await asyncio.wait_for(reader.readline(), 10))
+        return lines
+
+    assert (await reply())[0].startswith(b"220")
+    writer.write(b"EHLO mx.resident.example\r\n")
+    assert b"250-PIPELINING\r\n" in await reply()  # offered (RFC 2920), so a mail server sends the group below
+    writer.write(
+        b"MAIL FROM:<jane@resident.example>\r\nRCPT TO:<victim@gmail.example>\r\n"
+        b"RCPT TO:<reports@city.example>\r\nDATA\r\n"
+    )
+    codes = [(await reply())[0][:3] for _ in range(4)]
+    assert codes == [b"250", b"550", b"250", b"354"]
+    writer.write(report().as_bytes().replace(b"\n", b"\r\n") + b".\r\n")
+    assert (await reply())[0].startswith(b"250 2.0.0 OK: queued as ")
+    writer.write(b"QUIT\r\n")
+    await reply()
+    writer.close()
+    async with small_service.db.read() as session:
+        stored = await list_raw(session=session)
+    assert [(r.envelope_from, r.envelope_to) for r in stored] == [("jane@resident.example", "reports@city.example")]
 
 
 @pytest.fixture
