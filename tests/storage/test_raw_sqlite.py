@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import AsyncIterator
 from contextlib import closing
 from pathlib import Path
@@ -112,11 +113,21 @@ async def test_the_wal_is_checkpointed_off_the_loop_as_the_store_writes(
     monkeypatch.setattr(sqlite_checkpoint, "EVERY_BYTES", 64 * 1024)
     wal = Path(f"{make_url(sqlite_db.url).database}-wal")
     body = b"x" * 4000
+    checkpointer = sqlite_db.checkpointer
+    assert checkpointer is not None
+    done = checkpointer.checkpoints
     for batch in range(60):  # 60 x 8 rows x 4 KB: about 2 MB written
         await store.store([_raw(f"twilio:{batch}:{n}", body) for n in range(8)])
         await asyncio.sleep(0.005)  # arrivals come apart in time; the checkpoint thread runs meanwhile
+        if batch % 4 == 3:
+            # Four batches are twice the threshold: a checkpoint has been asked for. It runs on its own thread,
+            # which a busy machine may run late, so wait for it rather than race it (and fail if it never comes).
+            deadline = time.monotonic() + 10
+            while checkpointer.checkpoints == done:
+                assert time.monotonic() < deadline, "no checkpoint while the store writes"
+                await asyncio.sleep(0.005)
+            done = checkpointer.checkpoints
     # Automatic checkpoints are off on the loop's connections: without the checkpointer the WAL would hold all 2 MB.
-    assert sqlite_db.checkpointer is not None and sqlite_db.checkpointer.checkpoints > 0
     assert (await asyncio.to_thread(wal.stat)).st_size < 1024 * 1024
     async with sqlite_db.read() as session:
         assert len(await list_raw(session=session, limit=1000)) == 480
