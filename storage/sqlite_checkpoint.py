@@ -30,7 +30,13 @@ class WalCheckpointer:
         self._pending = 0  # bytes written since the last checkpoint began (an estimate)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._running = False  # a checkpoint is on its thread
         self.checkpoints = 0
+
+    @property
+    def caught_up(self) -> bool:
+        """Nothing written since the last checkpoint began, and none is running: the log is all in the file."""
+        return not self._pending and not self._running
 
     def wrote(self, nbytes: int = WRITE_ESTIMATE) -> None:
         """A transaction was committed: checkpoint soon (at once when the log has grown enough)."""
@@ -48,10 +54,13 @@ class WalCheckpointer:
                 pass
             self._wake.clear()
             self._pending = 0
+            self._running = True
             try:
                 await asyncio.get_running_loop().run_in_executor(self._executor, self._checkpoint)
             except sqlite3.Error as exc:  # e.g. the file went away under a test; the next write tries again
                 log.warning("WAL checkpoint of %s failed: %s", self._path, exc)
+            finally:
+                self._running = False
 
     def _checkpoint(self) -> None:
         if self._conn is None:

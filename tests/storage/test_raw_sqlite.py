@@ -111,6 +111,7 @@ async def test_the_wal_is_checkpointed_off_the_loop_as_the_store_writes(
     store: SqliteRawStore, sqlite_db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(sqlite_checkpoint, "EVERY_BYTES", 64 * 1024)
+    monkeypatch.setattr(sqlite_checkpoint, "IDLE_SECONDS", 0.05)  # (the checkpoint after writing pauses)
     wal = Path(f"{make_url(sqlite_db.url).database}-wal")
     body = b"x" * 4000
     checkpointer = sqlite_db.checkpointer
@@ -120,11 +121,12 @@ async def test_the_wal_is_checkpointed_off_the_loop_as_the_store_writes(
         await store.store([_raw(f"twilio:{batch}:{n}", body) for n in range(8)])
         await asyncio.sleep(0.005)  # arrivals come apart in time; the checkpoint thread runs meanwhile
         if batch % 4 == 3:
-            # Four batches are twice the threshold: a checkpoint has been asked for. It runs on its own thread,
-            # which a busy machine may run late, so wait for it rather than race it (and fail if it never comes).
+            # Four batches are twice the threshold: a checkpoint has been asked for. It runs on its own thread, which
+            # a busy machine may run late or while the next batches write (then the log cannot start over), so wait
+            # until it has caught up with what was written, rather than race it (and fail if it never does).
             deadline = time.monotonic() + 10
-            while checkpointer.checkpoints == done:
-                assert time.monotonic() < deadline, "no checkpoint while the store writes"
+            while checkpointer.checkpoints == done or not checkpointer.caught_up:
+                assert time.monotonic() < deadline, "the checkpoints do not catch up with the store's writes"
                 await asyncio.sleep(0.005)
             done = checkpointer.checkpoints
     # Automatic checkpoints are off on the loop's connections: without the checkpointer the WAL would hold all 2 MB.
