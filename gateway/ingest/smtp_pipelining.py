@@ -18,6 +18,7 @@ is drained) as it is without pipelining.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from aiosmtpd.smtp import SMTP, syntax
 
@@ -67,28 +68,25 @@ class PipeliningSMTP(SMTP):
             self._ehlo_lines = None
         if len(lines) > 1 and lines[0].startswith(b"250-") and lines[-1].startswith(b"250 "):
             lines.insert(-1, EXTENSION)
-        await self.push(b"\r\n".join(lines))  # in one write, where aiosmtpd writes each line
+        if lines:
+            await self.push(b"\r\n".join(lines))  # in one write, where aiosmtpd writes each line
+
+    async def _grouped(self, command: Callable[[str | None], Awaitable[None]], arg: str | None) -> None:
+        """Runs a command whose reply may wait for the next command's (RFC 2920 §3.1)."""
+        self._may_hold = True
+        try:
+            await command(arg)
+        finally:
+            self._may_hold = False
 
     @syntax("MAIL FROM: <address>", extended=" [SP <mail-parameters>]")
     async def smtp_MAIL(self, arg: str | None) -> None:
-        self._may_hold = True
-        try:
-            await super().smtp_MAIL(arg)  # type: ignore[arg-type]
-        finally:
-            self._may_hold = False
+        await self._grouped(super().smtp_MAIL, arg)  # type: ignore[arg-type]
 
     @syntax("RCPT TO: <address>", extended=" [SP <mail-parameters>]")
     async def smtp_RCPT(self, arg: str | None) -> None:
-        self._may_hold = True
-        try:
-            await super().smtp_RCPT(arg)  # type: ignore[arg-type]
-        finally:
-            self._may_hold = False
+        await self._grouped(super().smtp_RCPT, arg)  # type: ignore[arg-type]
 
     @syntax("RSET")
-    async def smtp_RSET(self, arg: str) -> None:
-        self._may_hold = True
-        try:
-            await super().smtp_RSET(arg)
-        finally:
-            self._may_hold = False
+    async def smtp_RSET(self, arg: str | None) -> None:
+        await self._grouped(super().smtp_RSET, arg)  # type: ignore[arg-type]

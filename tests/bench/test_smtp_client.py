@@ -9,15 +9,15 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
 import aiosmtplib
 import pytest
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP
 
 from gateway.ingest.smtp_scan import IngestSMTP
+from tests.smtp_keeper import Keeper
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 
@@ -39,25 +39,6 @@ MESSAGES = [
     b".Subject: three\r\n\r\nbare\nline ends\n",
     b"Subject: four\r\n\r\n" + (b"x" * 70 + b"\r\n") * 100,
 ]
-
-
-@dataclass
-class Keeper:
-    contents: list[bytes] = field(default_factory=list)
-    commands: list[str] = field(default_factory=list)
-
-    async def handle_RCPT(
-        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
-    ) -> str:
-        if not address.endswith("@city.example"):
-            return "550 5.1.1 not here"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        assert isinstance(envelope.original_content, bytes)
-        self.contents.append(envelope.original_content)
-        return "250 OK stored"
 
 
 @asynccontextmanager
@@ -122,4 +103,5 @@ def test_the_edge_benchmark_runs_both_protocols_under_both_clients() -> None:
     assert {(protocol, client) for protocol, client, *_ in rows} == {
         (p, c) for p in ("aiosmtpd", "ingest") for c in ("plain", "aiosmtplib")
     }
-    assert all(int(rate) > 0 and float(cpu) > 0 for *_, rate, cpu in rows)
+    # (a server's CPU is read from /proc in clock ticks of 10 ms, which 40 messages may not fill: not checked here)
+    assert all(int(rate) > 0 for *_, rate, _ in rows)

@@ -11,35 +11,15 @@ import asyncio
 import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP
 
 from gateway.ingest.smtp_pipelining import EXTENSION, HOLD_MAX
 from gateway.ingest.smtp_scan import IngestSMTP
-
-
-@dataclass
-class Handler:
-    """Accepts recipients at city.example only, keeps every message, and may say it is stopping."""
-
-    contents: list[bytes] = field(default_factory=list)
-    stopping: bool = False
-
-    async def handle_RCPT(
-        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
-    ) -> str:
-        if not address.endswith("@city.example"):
-            return "550 5.1.1 not here"
-        envelope.rcpt_tos.append(address)
-        return "250 2.1.5 OK"
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        assert isinstance(envelope.original_content, bytes)
-        self.contents.append(envelope.original_content)
-        return "250 2.0.0 stored"
+from tests.smtp_keeper import Keeper
 
 
 class CountingSMTP(IngestSMTP):
@@ -60,14 +40,14 @@ class CountingSMTP(IngestSMTP):
 
 @dataclass
 class Server:
-    handler: Handler
+    handler: Keeper
     port: int
     writes: list[bytes]
 
 
 @asynccontextmanager
 async def serving(protocol: type[SMTP]) -> AsyncIterator[Server]:
-    handler, writes = Handler(), []
+    handler, writes = Keeper(), []
     kwargs: dict[str, Any] = {"data_size_limit": 4000, "decode_data": False, "enable_SMTPUTF8": True}
 
     def made() -> SMTP:
