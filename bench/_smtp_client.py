@@ -14,6 +14,10 @@ import asyncio
 class Refused(Exception):
     """The server did not take a message: the reply that refused it."""
 
+    @classmethod
+    def by(cls, reply: tuple[int, list[bytes]]) -> Refused:
+        return cls(b" / ".join(reply[1]).decode("utf-8", "replace"))
+
 
 def wire_data(data: bytes) -> bytes:
     """A message as it goes after 354: CRLF line ends, dot-stuffed (RFC 5321 §4.5.2), with its terminating line."""
@@ -62,7 +66,7 @@ class PlainSMTP:
     @staticmethod
     def _expect(reply: tuple[int, list[bytes]], code: int) -> None:
         if reply[0] != code:
-            raise Refused(b" / ".join(reply[1]).decode("utf-8", "replace"))
+            raise Refused.by(reply)
 
     async def send(self, sender: str, recipient: str, data: bytes) -> None:
         """One message from `sender` to `recipient`; raises `Refused` (the session reset) if it was not taken."""
@@ -90,8 +94,7 @@ class PlainSMTP:
             replies.append(reply)
         self._writer.write(b"RSET\r\n")
         await self._reply()
-        refused = next((r for r in replies if r[0] >= 400), replies[-1])
-        raise Refused(b" / ".join(refused[1]).decode("utf-8", "replace"))
+        raise Refused.by(next((r for r in replies if r[0] >= 400), replies[-1]))
 
     async def quit(self) -> None:
         if self._writer is None:
